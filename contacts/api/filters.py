@@ -1,0 +1,55 @@
+from django import forms
+from django_countries.data import COUNTRIES
+from django_filters import rest_framework as filters
+
+from contacts.models import Contact
+
+
+class CountryFormField(forms.CharField):
+    def clean(self, value):
+        value = super().clean(value)
+        if value in (None, ""):
+            return value
+        if value.upper() not in COUNTRIES:
+            raise forms.ValidationError("Enter an ISO 3166-1 alpha-2 country code, such as US or TR.", code="invalid")
+        return value.upper()
+
+
+class CountryFilter(filters.CharFilter):
+    field_class = CountryFormField
+
+
+class ContactFilter(filters.FilterSet):
+    """The filters of ``GET /v1/contacts`` (API.md §4); each is served by an index on the contacts table."""
+
+    search = filters.CharFilter(
+        method="filter_search",
+        help_text=(
+            "Full-text search over names, email and phone. Terms are ANDed; a term matches a word of a name or "
+            "of the email (local part, domain, whole address) by prefix, ignoring case and accents. A term of 3+ "
+            "digits matches phones starting (with or without country code) or ending with it."
+        ),
+    )
+    lifecycle_stage = filters.CharFilter(help_text="Exact lifecycle stage.")
+    country = CountryFilter(help_text="ISO 3166-1 alpha-2 code, any case.")
+    tag = filters.CharFilter(method="filter_tag", help_text="Contacts having this tag (case-sensitive).")
+    created_after = filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gt", help_text="RFC 3339; contacts created strictly after."
+    )
+    created_before = filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text="RFC 3339; contacts created strictly before."
+    )
+    updated_after = filters.IsoDateTimeFilter(
+        field_name="updated_at", lookup_expr="gt", help_text="RFC 3339; contacts updated strictly after."
+    )
+
+    class Meta:
+        model = Contact
+        fields = []
+
+    def filter_search(self, queryset, name, value):
+        return queryset.search(value)
+
+    def filter_tag(self, queryset, name, value):
+        # tags @> ARRAY[value]: the GIN index on tags answers it.
+        return queryset.filter(tags__contains=[value])

@@ -1,0 +1,194 @@
+import json
+
+import phonenumbers
+from django.core.validators import RegexValidator
+from django_countries.data import COUNTRIES
+from drf_spectacular.utils import extend_schema_field
+from phonenumber_field.phonenumber import PhoneNumber
+from rest_framework import serializers
+
+from contacts.constants import (
+    CHANNELS,
+    DEFAULT_LIFECYCLE_STAGE,
+    EMAIL_MAX_LENGTH,
+    LIFECYCLE_STAGE_PATTERN,
+    METADATA_KEY_MAX_LENGTH,
+    METADATA_MAX_BYTES,
+    METADATA_MAX_KEYS,
+    NAME_MAX_LENGTH,
+    PREFERENCE_STATUSES,
+    TAG_MAX_LENGTH,
+    TAGS_MAX_COUNT,
+)
+from contacts.models import Contact
+from contacts_project.api.serializers import StrictCharField, StrictFieldsMixin
+
+
+def metadata_size(metadata: dict) -> int:
+    return len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def check_metadata_limits(metadata: dict) -> None:
+    """The limits of API.md §4 on a whole metadata object (after any merge)."""
+    if len(metadata) > METADATA_MAX_KEYS:
+        raise serializers.ValidationError(
+            {"metadata": [f"At most {METADATA_MAX_KEYS} keys are allowed."]}, code="max_keys"
+        )
+    if metadata_size(metadata) > METADATA_MAX_BYTES:
+        raise serializers.ValidationError(
+            {"metadata": [f"Metadata must serialize to at most {METADATA_MAX_BYTES} bytes."]}, code="too_large"
+        )
+
+
+def country_code(value) -> str:
+    """Upper-cased ISO 3166-1 alpha-2 code, or a ValidationError."""
+    if not isinstance(value, str) or value.upper() not in COUNTRIES:
+        raise serializers.ValidationError("Enter an ISO 3166-1 alpha-2 country code, such as US or TR.", code="invalid")
+    return value.upper()
+
+
+def parse_phone(value: str, region: str | None) -> PhoneNumber:
+    """Parse E.164 or a written international form; a national form needs ``region``."""
+    try:
+        number = phonenumbers.parse(value, None if value.lstrip().startswith("+") else region)
+    except phonenumbers.NumberParseException as exc:
+        if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE and not region:
+            raise serializers.ValidationError(
+                "Give the number in international form (+14155552671), or give `country` with a national number.",
+                code="invalid",
+            ) from None
+        raise serializers.ValidationError("Enter a valid phone number.", code="invalid") from None
+    if not phonenumbers.is_valid_number(number):
+        raise serializers.ValidationError("Enter a valid phone number.", code="invalid")
+    return PhoneNumber.from_string(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+class PreferencesSerializer(serializers.Serializer):
+    """The six channel statuses."""
+
+    def get_fields(self):
+        return {channel: serializers.ChoiceField(choices=PREFERENCE_STATUSES, read_only=True) for channel in CHANNELS}
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True, "maxProperties": METADATA_MAX_KEYS})
+class MetadataField(serializers.JSONField):
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        for key in data:
+            if not 1 <= len(key) <= METADATA_KEY_MAX_LENGTH:
+                raise serializers.ValidationError(
+                    {key: [f"Metadata keys must be 1 to {METADATA_KEY_MAX_LENGTH} characters."]}, code="invalid_key"
+                )
+        return data
+
+    default_error_messages = {"invalid": "Must be a JSON object."}
+
+
+class ContactSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    """A contact in and out. Input is always a partial update of what is stored (or of nothing)."""
+
+    phone = StrictCharField(
+        allow_null=True,
+        required=False,
+        max_length=64,
+        help_text="E.164 or any written international form; a national form only with `country`. Returned in E.164.",
+    )
+    email = serializers.EmailField(allow_null=True, required=False, max_length=EMAIL_MAX_LENGTH)
+    first_name = StrictCharField(allow_null=True, allow_blank=True, required=False, max_length=NAME_MAX_LENGTH)
+    last_name = StrictCharField(allow_null=True, allow_blank=True, required=False, max_length=NAME_MAX_LENGTH)
+    country = StrictCharField(
+        allow_null=True,
+        required=False,
+        max_length=2,
+        min_length=2,
+        help_text="ISO 3166-1 alpha-2, any case in, upper case out. Derived from the phone when absent.",
+    )
+    lifecycle_stage = StrictCharField(
+        required=False,
+        validators=[RegexValidator(LIFECYCLE_STAGE_PATTERN, "Use 1 to 32 of a-z, 0-9, _ and -.")],
+        help_text=f"A slug such as lead, customer or churned; default `{DEFAULT_LIFECYCLE_STAGE}`.",
+    )
+    tags = serializers.ListField(
+        child=StrictCharField(min_length=1, max_length=TAG_MAX_LENGTH),
+        required=False,
+        help_text=(
+            f"1-{TAG_MAX_LENGTH} characters each after trimming; duplicates dropped keeping the first; "
+            f"at most {TAGS_MAX_COUNT}. Replaces the whole tag set on update."
+        ),
+    )
+    metadata = MetadataField(
+        required=False,
+        help_text=(
+            f"Custom data: at most {METADATA_MAX_KEYS} keys of 1-{METADATA_KEY_MAX_LENGTH} characters, "
+            f"{METADATA_MAX_BYTES} bytes serialized. On update it is merged shallowly; a key sent as null is removed."
+        ),
+    )
+    preferences = PreferencesSerializer(source="preference_map", read_only=True)
+
+    class Meta:
+        model = Contact
+        fields = [
+            "id",
+            "phone",
+            "email",
+            "first_name",
+            "last_name",
+            "country",
+            "lifecycle_stage",
+            "tags",
+            "metadata",
+            "preferences",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def validate_email(self, value):
+        return value.lower() if value else None
+
+    def validate_first_name(self, value):
+        return value or ""
+
+    def validate_last_name(self, value):
+        return value or ""
+
+    def validate_country(self, value):
+        return country_code(value) if value is not None else None
+
+    def validate_tags(self, value):
+        tags = list(dict.fromkeys(value))
+        if len(tags) > TAGS_MAX_COUNT:
+            raise serializers.ValidationError(f"At most {TAGS_MAX_COUNT} tags are allowed.", code="max_length")
+        return tags
+
+    def validate(self, attrs):
+        if attrs.get("phone"):
+            stored_country = self.instance.country if self.instance is not None else None
+            region = attrs.get("country", stored_country)
+            try:
+                attrs["phone"] = parse_phone(attrs["phone"], region)
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError({"phone": exc.detail}) from None
+        elif "phone" in attrs:
+            attrs["phone"] = None
+        if "metadata" in attrs:
+            merged = {key: value for key, value in attrs["metadata"].items() if value is not None}
+            check_metadata_limits(merged)
+        return attrs
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["phone"] = str(instance.phone) if instance.phone else None
+        return data
+
+
+class ContactTagsSerializer(StrictFieldsMixin, serializers.Serializer):
+    tags = serializers.ListField(
+        child=StrictCharField(min_length=1, max_length=TAG_MAX_LENGTH),
+        allow_empty=False,
+        help_text="Tags to append; tags already present are ignored.",
+    )
+
+    def validate_tags(self, value):
+        return list(dict.fromkeys(value))

@@ -1,0 +1,142 @@
+"""Contact search: what gets indexed, and how a search string becomes a query.
+
+Two index paths serve API.md §4's ``search``:
+
+* Words. ``search_vector`` is a ``tsvector`` whose lexemes are written here in
+  Python, not by a PostgreSQL text-search configuration: the embedded
+  PostgreSQL has no ``unaccent``, stemming configs stem prefixes
+  (``postgres:*`` becomes ``postgr:*``), and the default parser keeps an email
+  as one token. Folding in Python (NFKD, drop combining marks, casefold) gives
+  ``jose`` → ``José`` and ``mull`` → ``Müller`` on every server, and the query
+  side uses the very same ``fold()``. Lexemes are cast with ``::tsvector`` /
+  ``::tsquery`` so PostgreSQL keeps them exactly as written. A GIN index
+  answers ``@@`` with prefix (``:*``) terms.
+* Phone digits. A term of 3+ digits matches a phone whose E.164 digits or
+  national number start with it, or whose digits end with it. These are btree
+  range scans on ``phone_digits`` / ``phone_national`` (``"C"`` collation) and
+  on the expression ``reverse(phone_digits)``; a range rather than ``LIKE``
+  because a prefix ``LIKE`` cannot use a default-collation btree.
+
+Callers (the contact services) call ``search_columns()`` on every write that
+changes a phone, an email or a name, so results are visible immediately.
+"""
+
+import re
+import unicodedata
+
+import phonenumbers
+from django.contrib.postgres.search import SearchQuery
+from django.db.models import Q
+from django.db.models.functions import Reverse
+
+_WORD = re.compile(r"[^\W_]+")
+_PHONE_TERM = re.compile(r"^[\d+\-.()\s]+$")
+_PHONE_NOISE = re.compile(r"[+\-.()\s]")
+# Letters NFKD does not decompose but that readers treat as a base letter.
+_EXTRA_FOLDS = str.maketrans({"ø": "o", "đ": "d", "ł": "l", "\u0131": "i", "ħ": "h", "þ": "th", "æ": "ae", "œ": "oe"})
+MIN_PHONE_DIGITS = 3
+# A digit string is always below the same string followed by ":" (the next
+# ASCII character after "9"), so [p, p + ":") is exactly "starts with p".
+_RANGE_END = ":"
+
+
+def fold(text: str) -> str:
+    """Lower-case, accent-free form of ``text`` used on both sides of search."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFC", stripped.translate(_EXTRA_FOLDS))
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(fold(text))
+
+
+def _quote(lexeme: str) -> str:
+    """Quote a lexeme for tsvector/tsquery input syntax."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def contact_lexemes(*, first_name: str, last_name: str, email: str | None) -> list[str]:
+    lexemes = _words(first_name) + _words(last_name)
+    if email:
+        folded = fold(email)
+        local, _, domain = folded.partition("@")
+        lexemes += [folded, local, domain, *_WORD.findall(folded)]
+    # Order kept for readability of the stored vector; duplicates dropped.
+    return [lexeme for lexeme in dict.fromkeys(lexemes) if lexeme]
+
+
+def search_columns(*, phone, email: str | None, first_name: str, last_name: str) -> dict:
+    """Values of the search columns for a contact with these fields."""
+    lexemes = contact_lexemes(first_name=first_name, last_name=last_name, email=email)
+    number = phone if isinstance(phone, phonenumbers.PhoneNumber) else None
+    if phone and number is None:
+        number = phonenumbers.parse(str(phone), None)
+    return {
+        "search_vector": " ".join(_quote(lexeme) for lexeme in lexemes) or None,
+        "phone_digits": phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:] if number else None,
+        "phone_national": phonenumbers.national_significant_number(number) if number else None,
+    }
+
+
+class LexemeQuery(SearchQuery):
+    """A tsquery written in tsquery syntax and cast as is, without a text-search config."""
+
+    def __init__(self, tsquery: str):
+        super().__init__(tsquery)
+        self.tsquery = tsquery
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return "%s::tsquery", [self.tsquery]
+
+
+def _prefix_range(column: str, digits: str) -> Q:
+    return Q(**{f"{column}__gte": digits, f"{column}__lt": digits + _RANGE_END})
+
+
+def parse_terms(text: str) -> list[tuple[str, str]]:
+    """Split a search string into ``("phone", digits)`` and ``("words", tsquery)`` terms.
+
+    A search that is entirely phone-like (``+1 (415) 555-2671``) is one phone
+    term, so the spaces of a written number do not split it.
+    """
+    text = text.strip()
+    if _PHONE_TERM.match(text):
+        digits = _PHONE_NOISE.sub("", text)
+        if len(digits) >= MIN_PHONE_DIGITS:
+            return [("phone", digits)]
+    terms = []
+    for raw in text.split():
+        digits = _PHONE_NOISE.sub("", raw)
+        if digits.isdigit() and len(digits) >= MIN_PHONE_DIGITS:
+            terms.append(("phone", digits))
+            continue
+        words = _words(raw)
+        if not words:
+            continue
+        parts = " & ".join(_quote(word) + ":*" for word in words)
+        whole = fold(raw)
+        if len(words) > 1 or whole != words[0]:
+            # "ada@example.com": the whole address, or all of its parts.
+            parts = f"{_quote(whole)}:* | ( {parts} )"
+        terms.append(("words", f"( {parts} )"))
+    return terms
+
+
+def apply_search(queryset, text: str):
+    terms = parse_terms(text)
+    if not terms:
+        return queryset.none()
+    queryset = queryset.alias(phone_reversed=Reverse("phone_digits"))
+    for kind, value in terms:
+        if kind == "phone":
+            reversed_digits = value[::-1]
+            queryset = queryset.filter(
+                _prefix_range("phone_digits", value)
+                | _prefix_range("phone_national", value)
+                | _prefix_range("phone_reversed", reversed_digits)
+                | Q(search_vector=LexemeQuery(f"{_quote(value)}:*"))
+            )
+        else:
+            queryset = queryset.filter(search_vector=LexemeQuery(value))
+    return queryset

@@ -1,0 +1,47 @@
+"""One exception handler for the error contract (API.md §2).
+
+drf-standardized-errors formats every error. On top of it, failures the
+database can be expected to produce are answered as what they are rather than
+as a 500: an unreachable database or a statement past ``statement_timeout``
+is a 503 with ``Retry-After``; a request body past the limit is a 413.
+"""
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, InterfaceError, OperationalError
+from drf_standardized_errors import handler
+
+from contacts_project.api.errors import PayloadTooLarge, ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """True for a lost/refused connection or a cancelled (timed-out) statement."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    # psycopg reports QueryCanceled (statement_timeout) as an OperationalError
+    # subclass; some wrappers surface it as a bare DatabaseError.
+    cause = exc.__cause__
+    return isinstance(exc, DatabaseError) and type(cause).__name__ in {"QueryCanceled", "AdminShutdown"}
+
+
+class ExceptionHandler(handler.ExceptionHandler):
+    def convert_known_exceptions(self, exc):
+        if is_database_unavailable(exc):
+            logger.warning("database unavailable: %s", exc)
+            return ServiceUnavailable()
+        if isinstance(exc, RequestDataTooBig):
+            return PayloadTooLarge(settings.API_MAX_BODY_BYTES)
+        return super().convert_known_exceptions(exc)
+
+    def get_response(self, exc, data):
+        response = super().get_response(exc, data)
+        if isinstance(exc, ServiceUnavailable):
+            response["Retry-After"] = str(exc.retry_after_seconds)
+        return response
+
+
+exception_handler = handler.exception_handler

@@ -1,0 +1,70 @@
+"""The only request parser: JSON, strictly.
+
+Each check answers something that would otherwise be a 500 further down:
+PostgreSQL rejects NUL characters in text and JSONB; Python's ``json`` raises
+RecursionError (not ValueError, which DRF catches) on deep nesting; a body
+read without a bound can exhaust a worker. ``NaN``/``Infinity`` are not JSON.
+"""
+
+import json
+import math
+
+from django.conf import settings
+from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.parsers import BaseParser
+
+from contacts_project.api.errors import PayloadTooLarge
+
+NUL_MESSAGE = "NUL characters (\\u0000) are not allowed."
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text):
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def check_json_document(data, *, max_depth: int) -> None:
+    """Reject NUL characters (naming where) and nesting deeper than ``max_depth``."""
+    stack = [(data, (), 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > max_depth:
+            raise ParseError(f"JSON is nested deeper than {max_depth} levels.")
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise ValidationError({".".join(path) or "non_field_errors": [NUL_MESSAGE]}, code="null_characters")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    raise ValidationError({".".join(path) or "non_field_errors": [NUL_MESSAGE]}, code="null_characters")
+                stack.append((item, (*path, key), depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, str(index)), depth + 1) for index, item in enumerate(value))
+
+
+class StrictJSONParser(BaseParser):
+    media_type = "application/json"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.API_MAX_BODY_BYTES
+        raw = stream.read(limit + 1)
+        if len(raw) > limit:
+            raise PayloadTooLarge(limit)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ParseError(f"Request body is not valid UTF-8 (byte {exc.start}).") from None
+        try:
+            data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        except RecursionError:
+            raise ParseError(f"JSON is nested deeper than {settings.API_MAX_JSON_DEPTH} levels.") from None
+        except ValueError as exc:
+            raise ParseError(f"JSON parse error: {exc}") from None
+        check_json_document(data, max_depth=settings.API_MAX_JSON_DEPTH)
+        return data

@@ -1,0 +1,53 @@
+"""The base of every API viewset: tenancy is enforced here and nowhere else.
+
+``get_queryset()`` scopes the declared ``queryset`` to the authenticated
+account, and subclasses may not override it (the class refuses to be
+defined), so a new endpoint cannot forget the scope: list, detail, update and
+delete all start from the account's rows, and an id of another account is a
+plain 404, indistinguishable from one that never existed. Narrowing belongs in
+``filterset_class`` or ``filter_queryset()``, which only ever see scoped rows.
+"""
+
+from django.shortcuts import get_object_or_404
+from rest_framework import viewsets
+from rest_framework.exceptions import ValidationError
+
+from contacts_project.api.parsers import NUL_MESSAGE
+
+
+class AccountScopedViewSet(viewsets.GenericViewSet):
+    lookup_value_regex = "[^/]+"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "get_queryset" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__} overrides get_queryset(); declare `queryset` and narrow it in "
+                "filter_queryset() so the account scope cannot be bypassed."
+            )
+
+    @property
+    def account(self):
+        return self.request.user
+
+    def get_queryset(self):
+        return self.queryset.all().for_account(self.account)
+
+    def get_object(self):
+        """The object named in the URL, from the account's rows only (filters do not apply)."""
+        obj = get_object_or_404(
+            self.get_queryset(), **{self.lookup_field: self.kwargs[self.lookup_url_kwarg or self.lookup_field]}
+        )
+        self.check_object_permissions(self.request, obj)
+        return obj
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # PostgreSQL cannot store or compare text with NUL characters; refuse
+        # them in the query string and the path as the parser does in bodies.
+        for name, values in request.query_params.lists():
+            if any("\x00" in value for value in values) or "\x00" in name:
+                raise ValidationError({name.replace("\x00", ""): [NUL_MESSAGE]}, code="null_characters")
+        for name, value in kwargs.items():
+            if "\x00" in str(value):
+                raise ValidationError({name: [NUL_MESSAGE]}, code="null_characters")

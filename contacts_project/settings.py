@@ -113,6 +113,9 @@ _database.update(
 _database.setdefault("OPTIONS", {})
 _database["OPTIONS"]["options"] = f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
 _database["OPTIONS"].setdefault("connect_timeout", 5)
+if os.environ.get("TEST_DATABASE_NAME"):
+    # Lets parallel test runs on one server keep separate test databases.
+    _database["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
 DATABASES = {"default": _database}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

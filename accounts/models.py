@@ -81,8 +81,9 @@ class ApiKey(models.Model):
     def matches(self, raw_key: str) -> bool:
         return hmac.compare_digest(self.key_hash, self.hash_key(raw_key))
 
-    @classmethod
-    def generate(cls) -> tuple[str, str]:
-        """Return (raw_key, prefix) for a new key."""
-        prefix = random_token(12)
-        return f"{KEY_PREFIX}_{prefix}_{random_token(32)}", prefix
+    def assign_new_secret(self) -> str:
+        """Give this (unsaved) key a fresh secret; return the plaintext, which is never stored."""
+        self.prefix = random_token(12)
+        raw_key = f"{KEY_PREFIX}_{self.prefix}_{random_token(32)}"
+        self.key_hash = self.hash_key(raw_key)
+        return raw_key

@@ -8,8 +8,9 @@ from accounts.models import Account, ApiKey
 
 def api_key_create(*, account: Account, name: str = "") -> tuple[ApiKey, str]:
     """Create a key for ``account``; return it with the plaintext, which is never stored."""
-    raw_key, prefix = ApiKey.generate()
-    api_key = ApiKey.objects.create(account=account, name=name, prefix=prefix, key_hash=ApiKey.hash_key(raw_key))
+    api_key = ApiKey(account=account, name=name)
+    raw_key = api_key.assign_new_secret()
+    api_key.save(force_insert=True)
     return api_key, raw_key
 
 
@@ -20,7 +21,11 @@ def account_get_or_create_with_key(*, name: str, key_name: str = "") -> tuple[Ac
     return account, created, api_key, raw_key
 
 
+def api_keys_revoke(*, keys) -> int:
+    """Revoke the keys of a queryset: they answer 401 from the next request on. Idempotent."""
+    return keys.filter(revoked_at__isnull=True).update(revoked_at=Now())
+
+
 def api_key_revoke(*, api_key: ApiKey) -> None:
-    """Revoke a key: it answers 401 from the next request on. Idempotent."""
-    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=Now())
+    api_keys_revoke(keys=ApiKey.objects.filter(pk=api_key.pk))
     api_key.refresh_from_db(fields=["revoked_at"])

@@ -172,7 +172,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "contacts_project.api.pagination.KeysetPagination",
     "EXCEPTION_HANDLER": "contacts_project.api.exceptions.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "contacts_project.api.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
 }
@@ -180,7 +180,6 @@ REST_FRAMEWORK = {
 DRF_STANDARDIZED_ERRORS = {
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
     "EXCEPTION_HANDLER_CLASS": "contacts_project.api.exceptions.ExceptionHandler",
-    "ALLOWED_ERROR_STATUS_CODES": ["400", "401", "404", "405", "409", "413", "415", "429", "503"],
 }
 
 SPECTACULAR_SETTINGS = {
@@ -201,6 +200,7 @@ SPECTACULAR_SETTINGS = {
         "ValidationErrorEnum": "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices",
         "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum.choices",
         "ServerErrorEnum": "drf_standardized_errors.openapi_serializers.ServerErrorEnum.choices",
+        "PreferenceStatusEnum": "contacts.constants.PREFERENCE_STATUSES",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

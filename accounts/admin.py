@@ -1,0 +1,54 @@
+from django.contrib import admin, messages
+
+from accounts.models import Account, ApiKey
+from accounts.services import api_keys_revoke
+
+
+class ApiKeyInline(admin.TabularInline):
+    model = ApiKey
+    fields = ["id", "name", "prefix", "created_at", "revoked_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ["name", "id", "created_at"]
+    search_fields = ["name", "id"]
+    readonly_fields = ["id", "created_at"]
+    inlines = [ApiKeyInline]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are created here or by ``create_api_key``; the plaintext is shown once, the hash never."""
+
+    list_display = ["id", "account", "name", "prefix", "created_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["account"]
+    search_fields = ["id", "prefix", "name", "account__name"]
+    autocomplete_fields = ["account"]
+    readonly_fields = ["id", "prefix", "created_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_fields(self, request, obj=None):
+        return ["account", "name"] if obj is None else ["id", "account", "name", "prefix", "created_at", "revoked_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is None else [*self.readonly_fields, "account"]
+
+    def save_model(self, request, obj, form, change):
+        raw_key = None if change else obj.assign_new_secret()
+        super().save_model(request, obj, form, change)
+        if raw_key:
+            messages.warning(request, f"New API key for {obj.account} (copy it now; it is not shown again): {raw_key}")
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        count = api_keys_revoke(keys=queryset)
+        messages.success(request, f"Revoked {count} key(s).")

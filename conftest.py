@@ -1,0 +1,57 @@
+"""Fixtures shared by every app's tests."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import Account
+from accounts.services import api_key_create
+from contacts.services import contact_create
+
+
+def _client_for(account: Account) -> APIClient:
+    _, raw_key = api_key_create(account=account, name="tests")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    client.raw_key = raw_key
+    return client
+
+
+@pytest.fixture
+def account(db):
+    return Account.objects.create(name="Acme")
+
+
+@pytest.fixture
+def other_account(db):
+    return Account.objects.create(name="Globex")
+
+
+@pytest.fixture
+def api(account):
+    """An API client authenticated as ``account``."""
+    return _client_for(account)
+
+
+@pytest.fixture
+def other_api(other_account):
+    """An API client authenticated as ``other_account``."""
+    return _client_for(other_account)
+
+
+@pytest.fixture
+def anonymous_api():
+    return APIClient()
+
+
+@pytest.fixture
+def make_contact(account):
+    """Create a contact through the service, e.g. ``make_contact(phone="+14155552671")``."""
+
+    def make(account=account, **fields):
+        from contacts.api.serializers import ContactSerializer
+
+        serializer = ContactSerializer(data=fields)
+        serializer.is_valid(raise_exception=True)
+        return contact_create(account=account, data=serializer.validated_data)
+
+    return make

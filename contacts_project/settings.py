@@ -65,6 +65,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "contacts_project.api.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -134,6 +135,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The admin's and the API docs' assets (Swagger UI, ReDoc from the sidecar
+# package) are served by the app itself, also with DEBUG off; straight from the
+# installed apps, so no collectstatic step is needed (run it for compression).
+WHITENOISE_USE_FINDERS = True
 
 # --- Request limits ---------------------------------------------------------
 # Bodies over this many bytes are answered 413 before anything parses them.

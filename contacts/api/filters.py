@@ -4,6 +4,8 @@ from django_filters import rest_framework as filters
 
 from contacts.models import Contact
 
+SEARCH_MAX_LENGTH = 200
+
 
 class CountryFormField(forms.CharField):
     def clean(self, value):
@@ -24,10 +26,13 @@ class ContactFilter(filters.FilterSet):
 
     search = filters.CharFilter(
         method="filter_search",
+        # PostgreSQL refuses tsquery words over 2 KB; no real search is near this.
+        max_length=SEARCH_MAX_LENGTH,
         help_text=(
             "Full-text search over names, email and phone. Terms are ANDed; a term matches a word of a name or "
             "of the email (local part, domain, whole address) by prefix, ignoring case and accents. A term of 3+ "
-            "digits matches phones starting (with or without country code) or ending with it."
+            "digits matches phones starting (with or without country code) or ending with it. "
+            f"At most {SEARCH_MAX_LENGTH} characters."
         ),
     )
     lifecycle_stage = filters.CharFilter(help_text="Exact lifecycle stage.")

@@ -6,6 +6,7 @@ development secret. Production sets ``DJANGO_DEBUG=0``, ``DJANGO_SECRET_KEY``,
 """
 
 import os
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -139,6 +140,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # package) are served by the app itself, also with DEBUG off; straight from the
 # installed apps, so no collectstatic step is needed (run it for compression).
 WHITENOISE_USE_FINDERS = True
+warnings.filterwarnings("ignore", message="No directory at: .*staticfiles")
 
 # --- Request limits ---------------------------------------------------------
 # Bodies over this many bytes are answered 413 before anything parses them.
@@ -185,6 +187,7 @@ REST_FRAMEWORK = {
 DRF_STANDARDIZED_ERRORS = {
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
     "EXCEPTION_HANDLER_CLASS": "contacts_project.api.exceptions.ExceptionHandler",
+    "EXCEPTION_FORMATTER_CLASS": "contacts_project.api.exceptions.ExceptionFormatter",
 }
 
 SPECTACULAR_SETTINGS = {

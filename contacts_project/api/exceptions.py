@@ -11,7 +11,8 @@ import logging
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, InterfaceError, OperationalError
-from drf_standardized_errors import handler
+from drf_standardized_errors import formatter, handler
+from rest_framework.settings import api_settings
 
 from contacts_project.api.errors import PayloadTooLarge, ServiceUnavailable
 
@@ -42,6 +43,21 @@ class ExceptionHandler(handler.ExceptionHandler):
         if isinstance(exc, ServiceUnavailable):
             response["Retry-After"] = str(exc.retry_after_seconds)
         return response
+
+
+class ExceptionFormatter(formatter.ExceptionFormatter):
+    """Errors about the body as a whole (not an object, no phone or email…) get ``attr: null``.
+
+    API.md §2: ``attr`` names the offending input or is null; DRF's
+    ``non_field_errors`` key is an implementation detail, not an input.
+    """
+
+    def get_errors(self):
+        errors = super().get_errors()
+        for error in errors:
+            if error.attr == api_settings.NON_FIELD_ERRORS_KEY:
+                error.attr = None
+        return errors
 
 
 exception_handler = handler.exception_handler

@@ -12,6 +12,7 @@ import math
 from django.conf import settings
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import BaseParser
+from rest_framework.settings import api_settings
 
 from contacts_project.api.errors import PayloadTooLarge
 
@@ -29,6 +30,11 @@ def _finite_float(text):
     return value
 
 
+def _nul_error(path: tuple[str, ...]) -> ValidationError:
+    attr = ".".join(path) or api_settings.NON_FIELD_ERRORS_KEY
+    return ValidationError({attr: [NUL_MESSAGE]}, code="null_characters")
+
+
 def check_json_document(data, *, max_depth: int) -> None:
     """Reject NUL characters (naming where) and nesting deeper than ``max_depth``."""
     stack = [(data, (), 1)]
@@ -38,11 +44,11 @@ def check_json_document(data, *, max_depth: int) -> None:
             raise ParseError(f"JSON is nested deeper than {max_depth} levels.")
         if isinstance(value, str):
             if "\x00" in value:
-                raise ValidationError({".".join(path) or "non_field_errors": [NUL_MESSAGE]}, code="null_characters")
+                raise _nul_error(path)
         elif isinstance(value, dict):
             for key, item in value.items():
                 if "\x00" in key:
-                    raise ValidationError({".".join(path) or "non_field_errors": [NUL_MESSAGE]}, code="null_characters")
+                    raise _nul_error(path)
                 stack.append((item, (*path, key), depth + 1))
         elif isinstance(value, list):
             stack.extend((item, (*path, str(index)), depth + 1) for index, item in enumerate(value))

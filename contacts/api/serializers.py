@@ -121,7 +121,8 @@ class ContactSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         required=False,
         help_text=(
             f"Custom data: at most {METADATA_MAX_KEYS} keys of 1-{METADATA_KEY_MAX_LENGTH} characters, "
-            f"{METADATA_MAX_BYTES} bytes serialized. On update it is merged shallowly; a key sent as null is removed."
+            f"{METADATA_MAX_BYTES} bytes as compact UTF-8 JSON. On update it is merged shallowly; "
+            "a key sent as null is removed."
         ),
     )
     preferences = PreferencesSerializer(source="preference_map", read_only=True)

@@ -82,7 +82,7 @@ APPEND_SLASH = False
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "contacts_project" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

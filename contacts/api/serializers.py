@@ -60,6 +60,9 @@ def parse_phone(value: str, region: str | None) -> PhoneNumber:
         raise serializers.ValidationError("Enter a valid phone number.", code="invalid") from None
     if not phonenumbers.is_valid_number(number):
         raise serializers.ValidationError("Enter a valid phone number.", code="invalid")
+    if number.extension:
+        # E.164 has no extensions and no message can be sent to one.
+        raise serializers.ValidationError("Phone extensions are not supported.", code="invalid")
     return PhoneNumber.from_string(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
@@ -75,11 +78,12 @@ class MetadataField(serializers.JSONField):
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             self.fail("invalid")
+        message = f"Metadata keys must be 1 to {METADATA_KEY_MAX_LENGTH} characters."
+        if "" in data:
+            raise serializers.ValidationError(message, code="invalid_key")
         for key in data:
-            if not 1 <= len(key) <= METADATA_KEY_MAX_LENGTH:
-                raise serializers.ValidationError(
-                    {key: [f"Metadata keys must be 1 to {METADATA_KEY_MAX_LENGTH} characters."]}, code="invalid_key"
-                )
+            if len(key) > METADATA_KEY_MAX_LENGTH:
+                raise serializers.ValidationError({key: [message]}, code="invalid_key")
         return data
 
     default_error_messages = {"invalid": "Must be a JSON object."}

@@ -1,4 +1,4 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -68,7 +68,7 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         summary="Remove a tag",
         description="The tag is URL-encoded in the path. Removing an absent tag changes nothing.",
         request=None,
-        responses={200: ContactSerializer, 404: OpenApiResponse(description="Unknown contact.")},
+        responses=ContactSerializer,
     )
     @action(detail=True, methods=["delete"], url_path=r"tags/(?P<tag>.+)")
     def remove_tag(self, request, pk, tag):

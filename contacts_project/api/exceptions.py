@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, InterfaceError, OperationalError
 from drf_standardized_errors import formatter, handler
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.settings import api_settings
 
 from contacts_project.api.errors import PayloadTooLarge, ServiceUnavailable
@@ -36,7 +37,16 @@ class ExceptionHandler(handler.ExceptionHandler):
             return ServiceUnavailable()
         if isinstance(exc, RequestDataTooBig):
             return PayloadTooLarge(settings.API_MAX_BODY_BYTES)
+        if isinstance(exc, ParseError):
+            # API.md §2: every 400 is a validation_error; a body that is not
+            # JSON is invalid input like any other.
+            return ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [exc.detail]}, code="parse_error")
         return super().convert_known_exceptions(exc)
+
+    def report_exception(self, exc, response):
+        # An outage is logged once as a warning above; it is not a bug to report.
+        if not isinstance(exc, ServiceUnavailable):
+            super().report_exception(exc, response)
 
     def get_response(self, exc, data):
         response = super().get_response(exc, data)

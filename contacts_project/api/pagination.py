@@ -42,7 +42,7 @@ class KeysetPagination(BasePagination):
         raw = request.query_params.get("limit")
         if raw is None:
             return DEFAULT_LIMIT
-        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 3 and 1 <= int(raw) <= MAX_LIMIT):
             raise ValidationError({"limit": [f"Must be an integer from 1 to {MAX_LIMIT}."]}, code="invalid")
         return int(raw)
 

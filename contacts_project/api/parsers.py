@@ -8,6 +8,7 @@ read without a bound can exhaust a worker. ``NaN``/``Infinity`` are not JSON.
 
 import json
 import math
+import re
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError, ValidationError
@@ -17,6 +18,10 @@ from rest_framework.settings import api_settings
 from contacts_project.api.errors import PayloadTooLarge
 
 NUL_MESSAGE = "NUL characters (\\u0000) are not allowed."
+SURROGATE_MESSAGE = "Unpaired surrogates (\\ud800-\\udfff) are not valid Unicode text."
+# NUL cannot be stored in PostgreSQL text or JSONB; a lone surrogate (legal in
+# JSON's \\u escapes) cannot be encoded as UTF-8 at all.
+_INVALID_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
 def _reject_constant(name):
@@ -30,25 +35,27 @@ def _finite_float(text):
     return value
 
 
-def _nul_error(path: tuple[str, ...]) -> ValidationError:
-    attr = ".".join(path) or api_settings.NON_FIELD_ERRORS_KEY
-    return ValidationError({attr: [NUL_MESSAGE]}, code="null_characters")
+def _check_text(text: str, path: tuple[str, ...]) -> None:
+    match = _INVALID_TEXT.search(text)
+    if match:
+        attr = ".".join(path) or api_settings.NON_FIELD_ERRORS_KEY
+        if match.group() == "\x00":
+            raise ValidationError({attr: [NUL_MESSAGE]}, code="null_characters")
+        raise ValidationError({attr: [SURROGATE_MESSAGE]}, code="invalid_unicode")
 
 
 def check_json_document(data, *, max_depth: int) -> None:
-    """Reject NUL characters (naming where) and nesting deeper than ``max_depth``."""
+    """Reject text PostgreSQL cannot hold (naming where) and nesting deeper than ``max_depth``."""
     stack = [(data, (), 1)]
     while stack:
         value, path, depth = stack.pop()
         if depth > max_depth:
             raise ParseError(f"JSON is nested deeper than {max_depth} levels.")
         if isinstance(value, str):
-            if "\x00" in value:
-                raise _nul_error(path)
+            _check_text(value, path)
         elif isinstance(value, dict):
             for key, item in value.items():
-                if "\x00" in key:
-                    raise _nul_error(path)
+                _check_text(key, path)
                 stack.append((item, (*path, key), depth + 1))
         elif isinstance(value, list):
             stack.extend((item, (*path, str(index)), depth + 1) for index, item in enumerate(value))

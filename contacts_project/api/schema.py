@@ -9,7 +9,6 @@ documented as the general shape instead of an enum that would be wrong. 409,
 """
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import PolymorphicProxySerializer
 from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
 from drf_standardized_errors.openapi_serializers import ClientErrorEnum, ServerErrorEnum, ValidationErrorEnum
 from rest_framework import serializers
@@ -40,7 +39,6 @@ def _error_response(name: str, error_type, description: str):
 ValidationErrorResponse = _error_response(
     "ValidationErrorResponse", ValidationErrorEnum, "Invalid input: body, query parameter or cursor."
 )
-ClientErrorResponse = _error_response("ClientErrorResponse", ClientErrorEnum, "A client error.")
 ConflictErrorResponse = _error_response(
     "ConflictErrorResponse",
     ClientErrorEnum,
@@ -83,11 +81,8 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         return True
 
     def _get_http400_serializer(self):
-        return PolymorphicProxySerializer(
-            component_name="ErrorResponse400",
-            serializers={"validation_error": ValidationErrorResponse, "client_error": ClientErrorResponse},
-            resource_type_field_name="type",
-        )
+        # Bodies that do not parse are validation errors too (see exceptions.py).
+        return ValidationErrorResponse
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):

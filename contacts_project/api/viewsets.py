@@ -11,6 +11,7 @@ plain 404, indistinguishable from one that never existed. Narrowing belongs in
 from django.shortcuts import get_object_or_404
 from rest_framework import viewsets
 from rest_framework.exceptions import ValidationError
+from rest_framework.settings import api_settings
 
 from contacts_project.api.parsers import NUL_MESSAGE
 
@@ -47,7 +48,8 @@ class AccountScopedViewSet(viewsets.GenericViewSet):
         # them in the query string and the path as the parser does in bodies.
         for name, values in request.query_params.lists():
             if any("\x00" in value for value in values) or "\x00" in name:
-                raise ValidationError({name.replace("\x00", ""): [NUL_MESSAGE]}, code="null_characters")
+                attr = name.replace("\x00", "") or api_settings.NON_FIELD_ERRORS_KEY
+                raise ValidationError({attr: [NUL_MESSAGE]}, code="null_characters")
         for name, value in kwargs.items():
             if "\x00" in str(value):
                 raise ValidationError({name: [NUL_MESSAGE]}, code="null_characters")

@@ -14,7 +14,7 @@ foreign cursor is a 400, never a 500 or a silently wrong page.
 
 from django.core import signing
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import F, Field, Func
+from django.db.models import F, Field, Func, Value
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
@@ -93,7 +93,7 @@ class KeysetPagination(BasePagination):
             names = [F(name.lstrip("-")) for name in ordering]
             lookup = "lt" if ordering[0].startswith("-") else "gt"
             queryset = queryset.alias(_keyset_row=Row(*names)).filter(
-                **{f"_keyset_row__{lookup}": Row(*position, output_field=Field())}
+                **{f"_keyset_row__{lookup}": Row(*(Value(value) for value in position))}
             )
         rows = list(queryset[: limit + 1])
         self.has_more = len(rows) > limit

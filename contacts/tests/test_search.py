@@ -1,0 +1,465 @@
+"""Search and filters of ``GET /v1/contacts`` (API.md §4)."""
+
+import datetime
+import random
+
+import pytest
+from django.db import connection
+
+from contacts.api.filters import ContactFilter
+from contacts.models import Contact
+from contacts.search import search_columns
+
+T0 = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
+
+
+def _search(api, text, **params):
+    response = api.get("/v1/contacts", {"search": text, "limit": 100, **params})
+    assert response.status_code == 200, response.json()
+    assert response.json()["has_more"] is False
+    return {contact["id"] for contact in response.json()["data"]}
+
+
+def _list(api, **params):
+    response = api.get("/v1/contacts", {"limit": 100, **params})
+    assert response.status_code == 200, response.json()
+    return {contact["id"] for contact in response.json()["data"]}
+
+
+def _error_attrs(response):
+    body = response.json()
+    assert body["type"] == "validation_error", body
+    return [error["attr"] for error in body["errors"]]
+
+
+# --- words ---------------------------------------------------------------------
+
+
+def test_terms_are_anded_in_any_order(api, make_contact):
+    ada_lovelace = make_contact(email="one@example.com", first_name="Ada", last_name="Lovelace")
+    make_contact(email="two@example.com", first_name="Ada", last_name="Byron")
+    make_contact(email="three@example.com", first_name="Lord", last_name="Lovelace")
+
+    assert _search(api, "ada lovelace") == {ada_lovelace.id}
+    assert _search(api, "lovelace ada") == {ada_lovelace.id}
+    assert _search(api, "  lovelace   ada ") == {ada_lovelace.id}
+    assert _search(api, "ada lovelace nobody") == set()
+
+
+def test_term_matches_a_name_word_by_prefix(api, make_contact):
+    ada = make_contact(email="one@example.com", first_name="Ada Augusta", last_name="King")
+    make_contact(email="two@example.com", first_name="Grace", last_name="Hopper")
+
+    assert _search(api, "aug") == {ada.id}
+    assert _search(api, "kin") == {ada.id}
+    assert _search(api, "a") == {ada.id}
+    assert _search(api, "gusta") == set()
+    assert _search(api, "ing") == set()
+
+
+@pytest.mark.parametrize(
+    ("stored", "query"),
+    [
+        ("José", "jose"),
+        ("José", "JOSÉ"),
+        ("Jose", "josé"),
+        ("Müller", "mull"),
+        ("Müller", "MÜLL"),
+        ("Müller", "müller"),
+        ("ada", "ADA"),
+        ("ADA", "ada"),
+        ("Øre", "ore"),
+        ("Łukasz", "luk"),
+        ("Zoë", "zoe"),
+    ],
+)
+def test_name_match_ignores_case_and_accents(api, make_contact, stored, query):
+    wanted = make_contact(email="one@example.com", first_name=stored)
+    make_contact(email="two@example.com", first_name="Someone", last_name="Else")
+
+    assert _search(api, query) == {wanted.id}
+
+
+def test_last_name_with_accents_is_found_unaccented(api, make_contact):
+    wanted = make_contact(email="one@example.com", first_name="Anna", last_name="Gómez-Müller")
+    make_contact(email="two@example.com", first_name="Anna", last_name="Gomes")
+
+    assert _search(api, "gomez") == {wanted.id}
+    assert _search(api, "anna mull") == {wanted.id}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "grace.hopper",  # local part
+        "grace",  # a word of the local part
+        "hopper",
+        "navy.example",  # domain
+        "navy",
+        "grace.hopper@navy.example",  # whole address
+        "GRACE.HOPPER@NAVY.EXAMPLE",
+        "grace.hopper@na",  # prefix of the whole address
+        "grace.hop",
+    ],
+)
+def test_email_local_part_domain_and_whole_address_match(api, make_contact, query):
+    wanted = make_contact(email="grace.hopper@navy.example", first_name="Amazing", last_name="Admiral")
+    make_contact(email="alan.turing@bletchley.example", first_name="Alan", last_name="Turing")
+
+    assert _search(api, query) == {wanted.id}
+
+
+def test_email_search_does_not_match_another_address(api, make_contact):
+    make_contact(email="grace.hopper@navy.example")
+
+    assert _search(api, "grace.hopper@army.example") == set()
+    assert _search(api, "army") == set()
+
+
+# --- phone ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "+1415",  # E.164 prefix with "+"
+        "1415",  # and without
+        "14155552671",
+        "+14155552671",
+        "415555",  # national number prefix
+        "4155552671",
+        "2671",  # suffix
+        "671",
+        "+1 (415) 555-2671",  # a whole written number
+        "(415) 555-2671",
+        "415-555-2671",
+        "415.555.2671",
+        "1 415 555 2671",
+    ],
+)
+def test_phone_term_matches_prefix_national_prefix_and_suffix(api, make_contact, query):
+    wanted = make_contact(phone="+14155552671")
+    make_contact(phone="+12125550100")
+    make_contact(phone="+442079460000")
+
+    assert _search(api, query) == {wanted.id}
+
+
+def test_phone_term_in_the_middle_of_the_number_does_not_match(api, make_contact):
+    make_contact(phone="+14155552671")
+
+    assert _search(api, "5552") == set()
+    assert _search(api, "+1 (415) 555-2670") == set()
+
+
+def test_phone_term_combines_with_a_name_term(api, make_contact):
+    wanted = make_contact(phone="+14155552671", first_name="Ada")
+    make_contact(phone="+14155550123", first_name="Grace")
+    make_contact(phone="+12125550100", first_name="Ada")
+
+    assert _search(api, "ada +1415") == {wanted.id}
+    assert _search(api, "415555 ada") == {wanted.id}
+
+
+@pytest.mark.parametrize("query", ["!!!", "-", "+", "()", "... --- ...", "@", "#$%^&*", "''", '"', "+ - . ( )"])
+def test_search_of_only_punctuation_matches_nothing(api, make_contact, query):
+    make_contact(phone="+14155552671", email="a@example.com", first_name="Ada")
+
+    assert _search(api, query) == set()
+
+
+def test_apostrophes_and_tsquery_syntax_are_plain_text(api, make_contact):
+    obrien = make_contact(email="one@example.com", first_name="Conan", last_name="O'Brien")
+    ada = make_contact(email="two@example.com", first_name="Ada")
+
+    assert _search(api, "o'brien") == {obrien.id}
+    assert _search(api, "brien") == {obrien.id}
+    assert _search(api, "ada:*") == {ada.id}
+    assert _search(api, "!ada") == {ada.id}
+    assert _search(api, "ada | conan") == set()
+    assert _search(api, "(ada)") == {ada.id}
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["'", "\\", "\\'", "a & b", "a | b", "!z", "a <-> b", "z:*", "(((", ":*", "''''", "😀", "a" * 150],
+)
+def test_odd_search_strings_never_fail(api, make_contact, query):
+    make_contact(email="ada@example.com", first_name="Ada")
+
+    response = api.get("/v1/contacts", {"search": query})
+
+    assert response.status_code == 200, response.content
+    assert response.json()["data"] == []
+
+
+# --- freshness and tenancy -------------------------------------------------------
+
+
+def test_new_and_changed_contacts_are_searchable_immediately(api):
+    created = api.post(
+        "/v1/contacts", {"first_name": "Ada", "email": "ada@old.example", "phone": "+14155552671"}, format="json"
+    )
+    assert created.status_code == 201
+    contact_id = created.json()["id"]
+    assert _search(api, "ada") == {contact_id}
+
+    updated = api.patch(
+        f"/v1/contacts/{contact_id}",
+        {"first_name": "Grace", "email": "grace@new.example", "phone": "+12125550100"},
+        format="json",
+    )
+    assert updated.status_code == 200
+
+    assert _search(api, "ada") == set()
+    assert _search(api, "grace") == {contact_id}
+    assert _search(api, "old.example") == set()
+    assert _search(api, "new.example") == {contact_id}
+    assert _search(api, "2671") == set()
+    assert _search(api, "0100") == {contact_id}
+
+
+def test_cleared_fields_are_no_longer_searchable(api, make_contact):
+    contact = make_contact(first_name="Ada", last_name="Lovelace", email="ada@example.com", phone="+14155552671")
+
+    response = api.patch(f"/v1/contacts/{contact.id}", {"last_name": None, "email": None}, format="json")
+
+    assert response.status_code == 200
+    assert _search(api, "lovelace") == set()
+    assert _search(api, "example") == set()
+    assert _search(api, "ada") == {contact.id}
+
+
+def test_search_never_shows_other_accounts_contacts(api, other_api, make_contact, other_account):
+    mine = make_contact(phone="+14155552671", email="ada@example.com", first_name="Ada")
+    theirs = make_contact(account=other_account, phone="+14155552671", email="ada@example.com", first_name="Ada")
+
+    for query in ("ada", "ada@example.com", "example", "+1415", "2671", "+1 (415) 555-2671"):
+        assert _search(api, query) == {mine.id}
+        assert _search(other_api, query) == {theirs.id}
+
+
+# --- filters ---------------------------------------------------------------------
+
+
+def test_lifecycle_stage_filter_is_exact(api, make_contact):
+    customer = make_contact(email="a@example.com", lifecycle_stage="customer")
+    make_contact(email="b@example.com", lifecycle_stage="customer_lost")
+    make_contact(email="c@example.com")
+
+    assert _list(api, lifecycle_stage="customer") == {customer.id}
+    assert _list(api, lifecycle_stage="custom") == set()
+
+
+def test_country_filter_accepts_any_case(api, make_contact):
+    us = make_contact(phone="+14155552671")
+    make_contact(phone="+442079460000")
+
+    assert _list(api, country="US") == {us.id}
+    assert _list(api, country="us") == {us.id}
+    assert _list(api, country="uS") == {us.id}
+    assert _list(api, country="FR") == set()
+
+
+@pytest.mark.parametrize("country", ["XX", "xx", "USA", "U", "1"])
+def test_unknown_country_is_400(api, make_contact, country):
+    make_contact(phone="+14155552671")
+
+    response = api.get("/v1/contacts", {"country": country})
+
+    assert response.status_code == 400
+    assert _error_attrs(response) == ["country"]
+
+
+def test_tag_filter_is_exact_and_case_sensitive(api, make_contact):
+    vip = make_contact(email="a@example.com", tags=["vip", "beta"])
+    upper = make_contact(email="b@example.com", tags=["VIP"])
+    make_contact(email="c@example.com", tags=["vipx"])
+    make_contact(email="d@example.com")
+
+    assert _list(api, tag="vip") == {vip.id}
+    assert _list(api, tag="beta") == {vip.id}
+    assert _list(api, tag="VIP") == {upper.id}
+    assert _list(api, tag="vi") == set()
+
+
+def _timed_contacts(make_contact):
+    """Three contacts created an hour apart, the last one updated two hours after T0."""
+    contacts = [make_contact(email=f"t{i}@example.com") for i in range(3)]
+    for i, contact in enumerate(contacts):
+        Contact.objects.filter(pk=contact.pk).update(
+            created_at=T0 + datetime.timedelta(hours=i), updated_at=T0 + datetime.timedelta(hours=i)
+        )
+    Contact.objects.filter(pk=contacts[0].pk).update(updated_at=T0 + datetime.timedelta(hours=5))
+    return [contact.id for contact in contacts]
+
+
+def test_created_after_and_before_are_strict_rfc3339_bounds(api, make_contact):
+    first, second, third = _timed_contacts(make_contact)
+
+    assert _list(api, created_after="2026-03-01T12:00:00Z") == {second, third}
+    assert _list(api, created_after="2026-03-01T12:00:00.000001Z") == {second, third}
+    assert _list(api, created_after="2026-03-01T11:59:59.999999Z") == {first, second, third}
+    assert _list(api, created_before="2026-03-01T14:00:00Z") == {first, second}
+    assert _list(api, created_after="2026-03-01T12:30:00Z", created_before="2026-03-01T13:30:00Z") == {second}
+    # The same instant written with an offset.
+    assert _list(api, created_after="2026-03-01T14:00:00+02:00") == {second, third}
+    assert _list(api, created_before="2026-03-01T09:30:00-04:00") == {first, second}
+
+
+def test_updated_after_filters_on_updated_at(api, make_contact):
+    first, second, third = _timed_contacts(make_contact)
+
+    assert _list(api, updated_after="2026-03-01T12:30:00Z") == {first, second, third}
+    assert _list(api, updated_after="2026-03-01T13:00:00Z") == {first, third}
+    assert _list(api, updated_after="2026-03-01T13:30:00Z") == {first, third}
+    assert _list(api, updated_after="2026-03-01T16:00:00Z") == {first}
+    assert _list(api, updated_after="2026-03-01T17:00:00Z") == set()
+
+
+@pytest.mark.parametrize("param", ["created_after", "created_before", "updated_after"])
+@pytest.mark.parametrize(
+    "value", ["yesterday", "2026-13-01T00:00:00Z", "2026-03-01T25:00:00Z", "12345", "2026-03-01Tx"]
+)
+def test_malformed_timestamp_is_400_naming_the_parameter(api, make_contact, param, value):
+    make_contact(email="a@example.com")
+
+    response = api.get("/v1/contacts", {param: value})
+
+    assert response.status_code == 400
+    assert _error_attrs(response) == [param]
+
+
+def test_filters_combine_with_each_other_and_with_search(api, make_contact):
+    wanted = make_contact(phone="+14155552671", first_name="Ada", lifecycle_stage="customer", tags=["vip"])
+    make_contact(phone="+14155550123", first_name="Ada", lifecycle_stage="customer", tags=["beta"])
+    make_contact(phone="+14155550124", first_name="Ada", lifecycle_stage="lead", tags=["vip"])
+    make_contact(phone="+442079460000", first_name="Ada", lifecycle_stage="customer", tags=["vip"])
+    grace = make_contact(phone="+14155550125", first_name="Grace", lifecycle_stage="customer", tags=["vip"])
+    Contact.objects.update(created_at=T0, updated_at=T0)
+
+    params = {
+        "lifecycle_stage": "customer",
+        "country": "us",
+        "tag": "vip",
+        "created_after": "2026-03-01T00:00:00Z",
+        "created_before": "2026-03-02T00:00:00Z",
+        "updated_after": "2026-02-01T00:00:00Z",
+    }
+    assert _search(api, "ada", **params) == {wanted.id}
+    assert _search(api, "+1415", **params) == {wanted.id, grace.id}
+    assert _search(api, "grace", **params) == {grace.id}
+    assert _search(api, "ada", **{**params, "created_after": "2026-03-02T00:00:00Z"}) == set()
+
+
+def test_invalid_filter_with_search_is_still_400(api, make_contact):
+    make_contact(phone="+14155552671", first_name="Ada")
+
+    response = api.get("/v1/contacts", {"search": "ada", "country": "XX", "created_after": "soon"})
+
+    assert response.status_code == 400
+    assert sorted(_error_attrs(response)) == ["country", "created_after"]
+
+
+# --- query plans -------------------------------------------------------------------
+
+FIRST_NAMES = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "John", "Margaret", "Ken"]
+LAST_NAMES = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Backus", "Hamilton", "Thompson"]
+
+
+def _bulk_contacts(account, count, seed):
+    rng = random.Random(seed)
+    rows = []
+    for i in range(count):
+        first = f"{rng.choice(FIRST_NAMES)}{i}"
+        last = f"{rng.choice(LAST_NAMES)}{i}"
+        email = f"{first.lower()}.{last.lower()}@d{i % 97}.example"
+        phone = f"+1{rng.choice(['212', '415', '650', '718'])}{rng.randrange(2000000, 9999999)}"
+        rows.append(
+            Contact(
+                account=account,
+                phone=phone,
+                email=email,
+                first_name=first,
+                last_name=last,
+                country="US" if i % 50 else "GB",
+                lifecycle_stage="lead" if i % 40 else "churned",
+                tags=["bulk"] if i % 60 else ["rare"],
+                metadata={"i": i},
+                created_at=T0 - datetime.timedelta(minutes=i),
+                updated_at=T0 - datetime.timedelta(minutes=i),
+                **search_columns(phone=phone, email=email, first_name=first, last_name=last),
+            )
+        )
+    Contact.objects.bulk_create(rows, batch_size=1000)
+
+
+def _plan(queryset):
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {sql}", params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_search_and_filters_are_served_by_indexes_not_a_sequential_scan(account, other_account):
+    _bulk_contacts(account, 3000, seed=1)
+    _bulk_contacts(other_account, 1000, seed=2)
+    with connection.cursor() as cursor:
+        # What (auto)vacuum does in steady state: move the rows just inserted
+        # from the GIN indexes' pending lists into the indexes proper. Manual
+        # ANALYZE does not, and a 3,000-row pending list makes every GIN scan
+        # look as costly as reading the table.
+        cursor.execute("SELECT gin_clean_pending_list('contact_search'), gin_clean_pending_list('contact_tags')")
+        cursor.execute("ANALYZE contacts_contact")
+    sample = Contact.objects.for_account(account).order_by("created_at").first()
+    contacts = Contact.objects.for_account(account)
+    terms = {
+        "word": sample.first_name[:5],
+        "two words": f"{sample.last_name} {sample.first_name}",
+        "email": sample.email,
+        "email prefix": sample.email[:-4],
+        "domain": sample.email.partition("@")[2],
+        "phone digits": sample.phone_digits[:8],
+        "phone with plus": "+" + sample.phone_digits,
+        "national": sample.phone_national[:7],
+        "phone suffix": sample.phone_digits[-5:],
+        "written phone": f"+1 ({sample.phone_national[:3]}) {sample.phone_national[3:6]}-{sample.phone_national[6:]}",
+        "mixed": f"{sample.first_name[:4]} {sample.phone_digits[-4:]}",
+    }
+    # Filters go through the API's own FilterSet, as the list endpoint applies them.
+    filters = {
+        "no filter": {},
+        "lifecycle_stage": {"lifecycle_stage": "churned"},
+        "country": {"country": "gb"},
+        "tag": {"tag": "rare"},
+        "created_after": {"created_after": "2026-03-01T11:30:00Z"},
+        "created_before": {"created_before": "2026-02-27T10:10:00Z"},
+        "updated_after": {"updated_after": "2026-03-01T11:30:00Z"},
+    }
+
+    def filtered(queryset, params):
+        filterset = ContactFilter(data=params, queryset=queryset)
+        assert filterset.is_valid(), filterset.errors
+        return filterset.qs
+
+    queries = {}
+    for term_kind, term in terms.items():
+        assert contacts.search(term).filter(pk=sample.pk).exists(), term_kind
+        for filter_name, params in filters.items():
+            queryset = filtered(contacts.search(term), params)
+            queries[f"search {term_kind} + {filter_name}"] = queryset
+            # The page the API runs: newest first, one row more than the limit.
+            queries[f"page of search {term_kind} + {filter_name}"] = queryset.order_by("-created_at", "-id")[:21]
+    for filter_name, params in filters.items():
+        queryset = filtered(contacts, params)
+        assert queryset.exists(), filter_name
+        assert params == {} or queryset.count() < 100, filter_name
+        queries[f"filter {filter_name} alone"] = queryset
+        queries[f"page of filter {filter_name} alone"] = queryset.order_by("-created_at", "-id")[:21]
+    del queries["filter no filter alone"]
+    queries["first page of the listing"] = queries.pop("page of filter no filter alone")
+
+    sequential = {name: _plan(queryset) for name, queryset in queries.items()}
+    sequential = {name: plan for name, plan in sequential.items() if "Seq Scan on contacts_contact" in plan}
+
+    assert sequential == {}

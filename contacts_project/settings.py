@@ -196,7 +196,10 @@ SPECTACULAR_SETTINGS = {
         "The contact database behind every SMS, WhatsApp, email, RCS, Viber and voice send. "
         "Authenticate with `Authorization: Bearer <api key>`. Every collection is keyset-paginated: "
         "pass `next_cursor` back as `cursor`. Errors use one shape: "
-        '`{"type": ..., "errors": [{"code", "detail", "attr"}]}`.'
+        '`{"type": ..., "errors": [{"code", "detail", "attr"}]}`. '
+        "Request bodies are JSON of at most 1 MiB (413 beyond) and 64 levels of nesting. "
+        "A 503 with `Retry-After` means the database is briefly unavailable or a query ran "
+        "past its time limit: retry."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -674,3 +674,15 @@ def test_healthz_is_503_when_the_database_does_not_answer(anonymous_api, monkeyp
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable"}
     assert int(response["Retry-After"]) >= 1
+
+
+def test_operational_error_outside_the_api_is_503_too(client, db, monkeypatch):
+    """The admin and other plain Django views answer an outage like the API does."""
+
+    def lost_connection(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr("django.contrib.auth.views.LoginView.get", lost_connection)
+    client.raise_request_exception = False
+
+    _assert_unavailable(client.get("/admin/login/"))

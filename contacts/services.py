@@ -8,7 +8,7 @@ creates of one phone give one 201 and one 409, never two rows.
 """
 
 import phonenumbers
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models.functions import Now
 from django.shortcuts import get_object_or_404
 from django_countries.data import COUNTRIES
@@ -19,7 +19,7 @@ from contacts.api.serializers import check_metadata_limits
 from contacts.constants import TAGS_MAX_COUNT
 from contacts.models import Contact
 from contacts.search import search_columns
-from contacts_project.api.errors import Conflict
+from contacts_project.uniqueness import save_or_conflict
 
 _UNIQUE_FIELDS = {"contact_phone_unique": "phone", "contact_email_unique": "email"}
 _SEARCHED_FIELDS = {"phone", "email", "first_name", "last_name"}
@@ -56,25 +56,16 @@ def _require_identifier(contact: Contact) -> None:
 
 
 def _save(account: Account, contact: Contact, save) -> None:
-    """Run ``save`` in a savepoint; a phone/email unique violation becomes a 409 naming the holder."""
-    try:
-        with transaction.atomic():
-            save()
-    except IntegrityError as error:
-        constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
-        field = _UNIQUE_FIELDS.get(constraint)
-        if field is None:
-            raise
-        # The savepoint is rolled back, so the transaction can still read; the
-        # holder is committed (the violation waited for it), hence visible.
-        existing = (
-            Contact.objects.for_account(account)
-            .filter(**{field: getattr(contact, field)})
-            .exclude(pk=contact.pk)
-            .values_list("id", flat=True)
-            .first()
-        )
-        raise Conflict(attr=field, detail=f"A contact with this {field} already exists: {existing}.") from None
+    save_or_conflict(
+        save,
+        noun="contact",
+        constraints=_UNIQUE_FIELDS,
+        holder=lambda field: Contact.objects.for_account(account)
+        .filter(**{field: getattr(contact, field)})
+        .exclude(pk=contact.pk)
+        .values_list("id", flat=True)
+        .first(),
+    )
 
 
 @transaction.atomic

@@ -62,6 +62,8 @@ class Contact(AccountOwned):
             models.Index("account", "country", "created_at", "id", name="contact_country"),
             models.Index("account", "updated_at", name="contact_updated"),
             GinIndex("tags", name="contact_tags"),
+            # Segment rules test metadata equality by containment (metadata @> {"k": v}).
+            GinIndex(fields=["metadata"], opclasses=["jsonb_path_ops"], name="contact_metadata"),
             GinIndex("search_vector", name="contact_search"),
             models.Index("account", "phone_digits", name="contact_phone_digits"),
             models.Index("account", "phone_national", name="contact_phone_national"),

@@ -17,7 +17,9 @@ class AccountScopedQuerySet(models.QuerySet):
 class AccountOwned(models.Model):
     """Abstract base: a row that belongs to exactly one account."""
 
-    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+")
+    # No index of its own: each model's indexes lead with the account instead
+    # (a lone account_id index would only duplicate their prefix).
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+", db_index=False)
 
     objects = AccountScopedQuerySet.as_manager()
 

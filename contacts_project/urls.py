@@ -10,6 +10,8 @@ urlpatterns = [
     path("v1/schema", SpectacularAPIView.as_view(), name="schema"),
     path("v1/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("v1/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("v1/", include("lists.api.urls")),
+    path("v1/", include("segments.api.urls")),
     path("v1/", include("contacts.api.urls")),
     # Unknown API routes answer in the error format even with DEBUG on.
     re_path(r"^v1/", not_found),

@@ -1,8 +1,13 @@
 from django import forms
+from django.db.models import Exists, OuterRef
+from django.shortcuts import get_object_or_404
 from django_countries.data import COUNTRIES
 from django_filters import rest_framework as filters
 
 from contacts.models import Contact
+from lists.models import ContactList, ListMembership
+from segments.models import Segment
+from segments.rules import compile_rules
 
 SEARCH_MAX_LENGTH = 200
 
@@ -38,6 +43,10 @@ class ContactFilter(filters.FilterSet):
     lifecycle_stage = filters.CharFilter(help_text="Exact lifecycle stage.")
     country = CountryFilter(help_text="ISO 3166-1 alpha-2 code, any case.")
     tag = filters.CharFilter(method="filter_tag", help_text="Contacts having this tag (case-sensitive).")
+    list = filters.CharFilter(method="filter_list", help_text="Members of this list (`lst_…`); unknown: 404.")
+    segment = filters.CharFilter(
+        method="filter_segment", help_text="Contacts matching this segment (`seg_…`) now; unknown: 404."
+    )
     created_after = filters.IsoDateTimeFilter(
         field_name="created_at", lookup_expr="gt", help_text="RFC 3339; contacts created strictly after."
     )
@@ -54,6 +63,14 @@ class ContactFilter(filters.FilterSet):
 
     def filter_search(self, queryset, name, value):
         return queryset.search(value)
+
+    def filter_list(self, queryset, name, value):
+        contact_list = get_object_or_404(ContactList.objects.for_account(self.request.user), pk=value)
+        return queryset.filter(Exists(ListMembership.objects.filter(contact_list=contact_list, contact=OuterRef("pk"))))
+
+    def filter_segment(self, queryset, name, value):
+        segment = get_object_or_404(Segment.objects.for_account(self.request.user), pk=value)
+        return queryset.filter(compile_rules(segment.rules))
 
     def filter_tag(self, queryset, name, value):
         # tags @> ARRAY[value]: the GIN index on tags answers it.

@@ -18,6 +18,9 @@ from contacts_project.api.parsers import NUL_MESSAGE
 
 class AccountScopedViewSet(viewsets.GenericViewSet):
     lookup_value_regex = "[^/]+"
+    # The keyset of KeysetPagination; an action may pass its own (e.g. a list's
+    # members page orders by when they were added).
+    keyset_ordering = ("-created_at", "-id")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

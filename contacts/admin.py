@@ -5,7 +5,7 @@ from contacts.models import Contact
 
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
-    """A read-mostly view for operators; edits go through the API's services (issue: operators)."""
+    """Read-only for now: writes go through contacts/services.py (the operators' admin issue adds them)."""
 
     list_display = ["id", "first_name", "last_name", "phone", "email", "country", "lifecycle_stage", "account"]
     list_select_related = ["account"]

@@ -30,10 +30,9 @@ from functools import reduce
 from operator import and_ as operator_and
 from operator import or_ as operator_or
 
-from django.db.models import Exists, Func, JSONField, OuterRef, Q, TextField, Value
-from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.functions import Now
-from django.db.models.lookups import Contains, Exact, GreaterThan, GreaterThanOrEqual, LessThan, LessThanOrEqual
+from django.db.models import Exists, F, Func, JSONField, OuterRef, Q, TextField, Value
+from django.db.models.functions import Cast, Lower, Now
+from django.db.models.lookups import Contains, Exact, GreaterThan, GreaterThanOrEqual, In, LessThan, LessThanOrEqual
 from django.utils.dateparse import parse_datetime
 
 from contacts.constants import CHANNELS, METADATA_KEY_MAX_LENGTH, PREFERENCE_STATUSES, TAG_MAX_LENGTH, UNSET
@@ -55,9 +54,9 @@ METADATA_OPERATORS = ("eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "co
 PREFERENCE_OPERATORS = ("eq", "neq")
 NO_VALUE_OPERATORS = {"exists", "not_exists"}
 
-_DURATION = re.compile(r"^([1-9][0-9]{0,5})([dhm])$")
+_DURATION = re.compile(r"([1-9][0-9]{0,5})([dhm])")
 _DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 
 
 @dataclass
@@ -205,14 +204,14 @@ def _validate_value(field, operator, value, path):
 
 
 def parse_duration(value) -> timedelta | None:
-    match = _DURATION.match(value) if isinstance(value, str) else None
+    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         return None
     return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
 
 
 def parse_timestamp(value):
-    if not isinstance(value, str) or not _RFC3339.match(value):
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
         return None
     try:
         return parse_datetime(value.upper().replace("Z", "+00:00"))
@@ -284,7 +283,7 @@ def _text(field, operator, value) -> Q:
     if operator == "in":
         if insensitive:
             lowered = [item.lower() for item in value]
-            return present & Q(**{f"{field}__lower__in": lowered})
+            return present & Q(In(Lower(field), lowered))
         return present & Q(**{f"{field}__in": value})
     lookup = {"eq": "exact", "starts_with": "startswith", "ends_with": "endswith", "contains": "contains"}[operator]
     return present & Q(**{f"{field}__{insensitive}{lookup}": value})
@@ -313,8 +312,24 @@ class JsonbTypeof(Func):
     output_field = TextField()
 
 
+class MetadataValue(Func):
+    """``metadata -> 'key'`` (or ``->>`` with ``as_text``), the key always a text parameter.
+
+    Django's KeyTransform reads a key such as ``"7"`` as an array index; a
+    metadata key is an object key whatever it looks like.
+    """
+
+    template = "(%(expressions)s)"
+
+    def __init__(self, key: str, *, as_text: bool = False):
+        self.arg_joiner = " ->> " if as_text else " -> "
+        super().__init__(
+            F("metadata"), Cast(Value(key), TextField()), output_field=TextField() if as_text else JSONField()
+        )
+
+
 def _metadata(key, operator, value) -> Q:
-    stored = KeyTransform(key, "metadata")
+    stored = MetadataValue(key)
     stored_type = JsonbTypeof(stored)
     # Every form but containment is guarded by ``metadata ? key``: with the key
     # missing it is false, never NULL, so its negation stays exact.
@@ -334,7 +349,7 @@ def _metadata(key, operator, value) -> Q:
         in_array = Q(Exact(stored_type, "array")) & Q(metadata__contains={key: [value]})
         if not isinstance(value, str):
             return has_key & in_array
-        in_string = Q(Exact(stored_type, "string")) & Q(Contains(KeyTextTransform(key, "metadata"), value))
+        in_string = Q(Exact(stored_type, "string")) & Q(Contains(MetadataValue(key, as_text=True), value))
         return has_key & (in_array | in_string)
     # gt, gte, lt, lte: only a stored value of the same JSON type compares.
     comparison = {"gt": GreaterThan, "gte": GreaterThanOrEqual, "lt": LessThan, "lte": LessThanOrEqual}[operator]

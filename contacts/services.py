@@ -60,11 +60,13 @@ def _save(account: Account, contact: Contact, save) -> None:
         save,
         noun="contact",
         constraints=_UNIQUE_FIELDS,
-        holder=lambda field: Contact.objects.for_account(account)
-        .filter(**{field: getattr(contact, field)})
-        .exclude(pk=contact.pk)
-        .values_list("id", flat=True)
-        .first(),
+        holder=lambda field: (
+            Contact.objects.for_account(account)
+            .filter(**{field: getattr(contact, field)})
+            .exclude(pk=contact.pk)
+            .values_list("id", flat=True)
+            .first()
+        ),
     )
 
 
@@ -144,6 +146,12 @@ def contact_remove_tag(*, account: Account, contact_id: str, tag: str) -> Contac
 
 @transaction.atomic
 def contact_delete(*, account: Account, contact_id: str) -> None:
-    """Delete a contact and everything attached to it (cascades)."""
-    contact = get_object_or_404(Contact.objects.for_account(account), pk=contact_id)
+    """Delete a contact and everything attached to it (cascades).
+
+    The contact row is locked first: writers that touch a contact and then a
+    list (adding members takes the contacts, then the list's counter) and
+    this delete (whose cascade takes the lists' counters) then lock in one
+    order, contact before list, and cannot deadlock.
+    """
+    contact = get_object_or_404(Contact.objects.for_account(account).select_for_update(), pk=contact_id)
     contact.delete()

@@ -31,13 +31,14 @@ def list_delete(*, contact_list: ContactList) -> None:
 
 
 _KNOWN_CONTACTS = """
-SELECT id FROM contacts_contact WHERE account_id = %(account)s AND id = ANY(%(ids)s) FOR KEY SHARE
+SELECT id FROM contacts_contact WHERE account_id = %(account)s AND id = ANY(%(ids)s) ORDER BY id FOR KEY SHARE
 """
 _ADD_MEMBERS = """
 INSERT INTO lists_listmembership (account_id, contact_list_id, contact_id, added_at)
 SELECT %(account)s, %(list)s, contact.id, statement_timestamp()
   FROM contacts_contact contact
  WHERE contact.account_id = %(account)s AND contact.id = ANY(%(ids)s)
+ ORDER BY contact.id  -- one insertion order, so overlapping adds wait instead of deadlocking
 ON CONFLICT (contact_list_id, contact_id) DO NOTHING
 RETURNING contact_id
 """

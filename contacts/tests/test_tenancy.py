@@ -1,8 +1,13 @@
-"""Tenancy (API.md §1): another account's contact is indistinguishable from one that never existed.
+"""Tenancy (API.md §1): another account's object is indistinguishable from one that never existed.
 
 Every route under ``v1/`` must be walked here: ``test_every_v1_route_has_a_tenancy_case``
 fails when an endpoint is added without a case in ``OBJECT_CASES`` or
 ``COLLECTION_CASES``.
+
+Account A (``account``/``api``) owns the victims: a contact, a list holding it
+and a segment whose rules name the list. Account B (``other_api``) attacks
+with A's ids in the path, the body, the query string and segment rules; every
+row of A, in every table with an ``account_id``, must stay byte-for-byte the same.
 """
 
 from django.db import connection
@@ -10,25 +15,59 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 from contacts.models import Contact
 from contacts_project.api.views import not_found
+from lists.models import ContactList, ListMembership
+from segments.models import Segment
 
-# Requests on one contact, by another account. ``{id}`` is the contact's id.
+# Requests on one of A's objects, by another account. ``{contact}``, ``{list}``
+# and ``{segment}`` are A's ids; ``{own_contact}`` is a contact of the caller.
 OBJECT_CASES = [
-    ("get", "/v1/contacts/{id}", None),
-    ("put", "/v1/contacts/{id}", {"first_name": "Mallory", "tags": ["pwned"], "metadata": {"owned": True}}),
-    ("patch", "/v1/contacts/{id}", {"first_name": "Mallory", "email": None, "metadata": {"plan": None}}),
-    ("delete", "/v1/contacts/{id}", None),
-    ("post", "/v1/contacts/{id}/tags", {"tags": ["pwned"]}),
-    ("delete", "/v1/contacts/{id}/tags/vip", None),
-    ("delete", "/v1/contacts/{id}/tags/absent", None),
+    ("get", "/v1/contacts/{contact}", None),
+    ("put", "/v1/contacts/{contact}", {"first_name": "Mallory", "tags": ["pwned"], "metadata": {"owned": True}}),
+    ("patch", "/v1/contacts/{contact}", {"first_name": "Mallory", "email": None, "metadata": {"plan": None}}),
+    ("delete", "/v1/contacts/{contact}", None),
+    ("post", "/v1/contacts/{contact}/tags", {"tags": ["pwned"]}),
+    ("delete", "/v1/contacts/{contact}/tags/vip", None),
+    ("delete", "/v1/contacts/{contact}/tags/absent", None),
+    ("get", "/v1/contacts/lists/{list}", None),
+    ("put", "/v1/contacts/lists/{list}", {"name": "Mallory", "description": "pwned"}),
+    ("patch", "/v1/contacts/lists/{list}", {"name": "Mallory", "member_count": 0}),
+    ("delete", "/v1/contacts/lists/{list}", None),
+    ("get", "/v1/contacts/lists/{list}/members", None),
+    ("post", "/v1/contacts/lists/{list}/members", {"contact_ids": ["{own_contact}"]}),
+    ("post", "/v1/contacts/lists/{list}/members", {"contact_ids": ["{contact}"]}),
+    ("delete", "/v1/contacts/lists/{list}/members/{contact}", None),
+    ("delete", "/v1/contacts/lists/{list}/members/{own_contact}", None),
+    ("get", "/v1/contacts/segments/{segment}", None),
+    (
+        "put",
+        "/v1/contacts/segments/{segment}",
+        {"name": "Mallory", "rules": {"match": "all", "conditions": [{"field": "tags", "operator": "exists"}]}},
+    ),
+    ("patch", "/v1/contacts/segments/{segment}", {"name": "Mallory"}),
+    ("delete", "/v1/contacts/segments/{segment}", None),
+    ("get", "/v1/contacts/segments/{segment}/members", None),
 ]
-# Requests on the collection, checked by the tests below that use them.
+# Requests on the collections, checked by the tests below that use them.
 COLLECTION_CASES = [
     ("get", "/v1/contacts"),
     ("post", "/v1/contacts"),
+    ("get", "/v1/contacts/lists"),
+    ("post", "/v1/contacts/lists"),
+    ("get", "/v1/contacts/segments"),
+    ("post", "/v1/contacts/segments"),
+    ("post", "/v1/contacts/segments/preview"),
 ]
 # Not tenant-owned: the OpenAPI document and its viewers.
 PUBLIC_ROUTE_NAMES = {"schema", "docs", "redoc"}
 MISSING_ID = "con_AAAAAAAAAAAAAAAA"
+MISSING_IDS = {
+    "contact": MISSING_ID,
+    "own_contact": "con_BBBBBBBBBBBBBBBB",
+    "list": "lst_AAAAAAAAAAAAAAAA",
+    "segment": "seg_AAAAAAAAAAAAAAAA",
+}
+# The tables the snapshot must at least cover (it discovers every table with an account_id).
+TENANT_TABLES = {"contacts_contact", "lists_contactlist", "lists_listmembership", "segments_segment"}
 
 
 def _row(contact_id):
@@ -37,6 +76,38 @@ def _row(contact_id):
         cursor.execute("SELECT c::text FROM contacts_contact c WHERE c.id = %s", [contact_id])
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+def _tenant_tables():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name FROM information_schema.columns "
+            "WHERE column_name = 'account_id' AND table_schema = current_schema() ORDER BY table_name"
+        )
+        return [name for (name,) in cursor.fetchall()]
+
+
+def _rows(account):
+    """Every row of ``account`` in every table with an ``account_id``, as PostgreSQL prints it."""
+    tables = _tenant_tables()
+    assert set(tables) >= TENANT_TABLES
+    snapshot = {}
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f'SELECT t::text FROM "{table}" t WHERE t.account_id = %s ORDER BY 1', [account.pk])
+            snapshot[table] = [text for (text,) in cursor.fetchall()]
+    return snapshot
+
+
+def _fill(value, ids):
+    """``value`` with ``{contact}``-style placeholders in every string replaced by ``ids``."""
+    if isinstance(value, str):
+        return value.format(**ids)
+    if isinstance(value, list):
+        return [_fill(item, ids) for item in value]
+    if isinstance(value, dict):
+        return {key: _fill(item, ids) for key, item in value.items()}
+    return value
 
 
 def _send(client, method, path, body):
@@ -57,51 +128,120 @@ def _victim(make_contact):
     )
 
 
-def test_other_account_gets_404_on_every_contact_endpoint_and_changes_nothing(account, other_api, make_contact):
+LISTS = "/v1/contacts/lists"
+SEGMENTS = "/v1/contacts/segments"
+
+
+def _lists_rule(list_id, operator="contains"):
+    return {"match": "all", "conditions": [{"field": "lists", "operator": operator, "value": list_id}]}
+
+
+def _world(api, make_contact, other_account):
+    """A's contact, list (holding it and one more) and segment (naming the list); and a contact of B."""
     victim = _victim(make_contact)
-    before = _row(victim.id)
-    count_before = Contact.objects.for_account(account).count()
+    second = make_contact(email="charles@example.com", first_name="Charles", tags=["vip"])
+    response = api.post(LISTS, {"name": "Newsletter", "description": "A's list"}, format="json")
+    assert response.status_code == 201, response.content
+    list_id = response.json()["id"]
+    response = api.post(f"{LISTS}/{list_id}/members", {"contact_ids": [victim.id, second.id]}, format="json")
+    assert response.json() == {"added": 2, "already_members": 0}
+    response = api.post(SEGMENTS, {"name": "Subscribers", "rules": _lists_rule(list_id)}, format="json")
+    assert response.status_code == 201, response.content
+    own = make_contact(account=other_account, phone="+12125550100", email="grace@example.com", first_name="Grace")
+    return {
+        "contact": victim.id,
+        "second_contact": second.id,
+        "list": list_id,
+        "segment": response.json()["id"],
+        "own_contact": own.id,
+    }
+
+
+def _a_ids(world):
+    return [world[key] for key in ("contact", "second_contact", "list", "segment")]
+
+
+def _assert_leaks_none(response, world, where):
+    for victim_id in _a_ids(world):
+        assert victim_id.encode() not in response.content, (where, victim_id)
+
+
+def _missing_for(world):
+    """The ids of a request like the attacker's, but naming A's objects by ids that never existed."""
+    return {**world, **{key: value for key, value in MISSING_IDS.items() if key != "own_contact"}}
+
+
+def test_other_account_gets_404_on_every_object_endpoint_and_changes_nothing(
+    account, other_account, api, other_api, make_contact
+):
+    world = _world(api, make_contact, other_account)
+    before, theirs_before = _rows(account), _rows(other_account)
+    assert len(before["lists_contactlist"]) == 1
+    assert len(before["lists_listmembership"]) == 2
+    assert len(before["segments_segment"]) == 1
 
     for method, template, body in OBJECT_CASES:
-        response = _send(other_api, method, template.format(id=victim.id), body)
-        assert response.status_code == 404, (method, template, response.content)
+        response = _send(other_api, method, _fill(template, world), _fill(body, world))
+        where = (method, template, body)
+        assert response.status_code == 404, (where, response.content)
         assert response.json()["type"] == "client_error"
-        assert [error["code"] for error in response.json()["errors"]] == ["not_found"]
-        assert victim.id.encode() not in response.content
-        assert _row(victim.id) == before, (method, template)
+        assert [(error["code"], error["attr"]) for error in response.json()["errors"]] == [("not_found", None)]
+        _assert_leaks_none(response, world, where)
+        assert _rows(account) == before, where
+        assert _rows(other_account) == theirs_before, where
 
-    assert _row(victim.id) == before
-    assert Contact.objects.for_account(account).count() == count_before
+    assert ContactList.objects.get(pk=world["list"]).member_count == 2
+    assert api.get(f"{LISTS}/{world['list']}").json()["member_count"] == 2
 
 
-def test_404_for_another_accounts_id_is_identical_to_404_for_an_id_that_never_existed(other_api, make_contact):
-    victim = _victim(make_contact)
-    assert not Contact.objects.filter(pk=MISSING_ID).exists()
+def test_404_for_another_accounts_id_is_identical_to_404_for_an_id_that_never_existed(
+    api, other_api, other_account, make_contact
+):
+    world = _world(api, make_contact, other_account)
+    missing_ids = _missing_for(world)
+    assert not Contact.objects.filter(pk=MISSING_IDS["contact"]).exists()
+    assert not ContactList.objects.filter(pk=MISSING_IDS["list"]).exists()
+    assert not Segment.objects.filter(pk=MISSING_IDS["segment"]).exists()
 
     for method, template, body in OBJECT_CASES:
-        theirs = _send(other_api, method, template.format(id=victim.id), body)
-        missing = _send(other_api, method, template.format(id=MISSING_ID), body)
+        theirs = _send(other_api, method, _fill(template, world), _fill(body, world))
+        missing = _send(other_api, method, _fill(template, missing_ids), _fill(body, missing_ids))
         assert theirs.status_code == missing.status_code == 404, (method, template)
         assert theirs.content == missing.content, (method, template)
         assert theirs["Content-Type"] == missing["Content-Type"]
 
 
-def test_invalid_body_gets_the_same_answer_for_another_accounts_id_and_a_missing_one(other_api, make_contact):
-    """Validation must not reveal which ids exist either."""
-    victim = _victim(make_contact)
-    bodies = {
-        "put": {"fist_name": "typo"},
-        "patch": {"phone": "not a phone"},
-        "post": {"tags": []},
-    }
+INVALID_BODIES = [
+    {"fist_name": "typo"},
+    {"phone": "not a phone"},
+    {"tags": []},
+    {"name": ""},
+    {"description": 12},
+    {"contact_ids": []},
+    {"contact_ids": ["{contact}"]},
+    {"rules": {"match": "some"}},
+    {"rules": {"match": "all", "conditions": [{"field": "lists", "operator": "contains", "value": "{list}"}]}},
+]
 
-    for method, template, _ in OBJECT_CASES:
-        if method not in bodies:
+
+def test_invalid_body_gets_the_same_answer_for_another_accounts_id_and_a_missing_one(
+    account, api, other_api, other_account, make_contact
+):
+    """Validation must not reveal which ids exist either."""
+    world = _world(api, make_contact, other_account)
+    missing_ids = _missing_for(world)
+    before = _rows(account)
+
+    for method, template, body in OBJECT_CASES:
+        if body is None:
             continue
-        theirs = _send(other_api, method, template.format(id=victim.id), bodies[method])
-        missing = _send(other_api, method, template.format(id=MISSING_ID), bodies[method])
-        assert theirs.status_code == missing.status_code, (method, template)
-        assert theirs.content == missing.content, (method, template)
+        for bad in INVALID_BODIES:
+            theirs = _send(other_api, method, _fill(template, world), _fill(bad, world))
+            missing = _send(other_api, method, _fill(template, missing_ids), _fill(bad, missing_ids))
+            assert theirs.status_code == missing.status_code, (method, template, bad)
+            assert theirs.content == missing.content, (method, template, bad)
+            _assert_leaks_none(theirs, world, (method, template, bad))
+    assert _rows(account) == before
 
 
 def test_list_and_search_never_show_another_accounts_contacts(api, other_api, other_account, make_contact):
@@ -153,6 +293,215 @@ def test_create_with_another_accounts_phone_and_email_succeeds_without_revealing
     assert Contact.objects.for_account(account).count() == 1
 
 
+def _own_list(other_api, name="Theirs"):
+    response = other_api.post(LISTS, {"name": name}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def _own_segment(other_api, name="Theirs"):
+    rules = {"match": "all", "conditions": [{"field": "email", "operator": "exists"}]}
+    response = other_api.post(SEGMENTS, {"name": name, "rules": rules}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def test_another_accounts_contact_ids_in_the_body_are_unknown_and_nothing_is_added(
+    account, other_account, api, other_api, make_contact
+):
+    world = _world(api, make_contact, other_account)
+    own_list = _own_list(other_api)
+    before = _rows(account)
+    members_url = f"{LISTS}/{own_list}/members"
+
+    for contact_ids in (
+        [world["contact"]],
+        [world["own_contact"], world["contact"]],
+        [world["second_contact"], world["own_contact"], world["contact"]],
+    ):
+        response = other_api.post(members_url, {"contact_ids": contact_ids}, format="json")
+        assert response.status_code == 400, response.content
+        body = response.json()
+        assert body["type"] == "validation_error"
+        assert [error["attr"] for error in body["errors"]] == ["contact_ids"]
+        for contact_id in contact_ids:
+            # The 400 names the ids the caller sent that are unknown to it, and nothing else.
+            assert (contact_id in body["errors"][0]["detail"]) == (contact_id != world["own_contact"])
+        assert ListMembership.objects.filter(contact_list_id=own_list).count() == 0
+        assert ContactList.objects.get(pk=own_list).member_count == 0
+        assert _rows(account) == before
+
+    theirs = other_api.post(members_url, {"contact_ids": [world["contact"]]}, format="json")
+    missing = other_api.post(members_url, {"contact_ids": [MISSING_IDS["contact"]]}, format="json")
+    assert theirs.content.replace(world["contact"].encode(), b"<id>") == missing.content.replace(
+        MISSING_IDS["contact"].encode(), b"<id>"
+    )
+    assert other_api.post(members_url, {"contact_ids": [world["own_contact"]]}, format="json").json() == {
+        "added": 1,
+        "already_members": 0,
+    }
+    assert _rows(account) == before
+
+
+def test_removing_another_accounts_contact_from_ones_own_list_is_like_a_missing_one(
+    account, other_account, api, other_api, make_contact
+):
+    world = _world(api, make_contact, other_account)
+    own_list = _own_list(other_api)
+    other_api.post(f"{LISTS}/{own_list}/members", {"contact_ids": [world["own_contact"]]}, format="json")
+    before, theirs_before = _rows(account), _rows(other_account)
+
+    theirs = other_api.delete(f"{LISTS}/{own_list}/members/{world['contact']}")
+    missing = other_api.delete(f"{LISTS}/{own_list}/members/{MISSING_IDS['contact']}")
+
+    assert theirs.status_code == missing.status_code == 204
+    assert theirs.content == missing.content == b""
+    assert _rows(account) == before
+    assert _rows(other_account) == theirs_before
+
+
+def test_another_accounts_list_or_segment_in_the_query_string_is_404(
+    account, other_account, api, other_api, make_contact
+):
+    world = _world(api, make_contact, other_account)
+    before = _rows(account)
+
+    for name, key in (("list", "list"), ("segment", "segment")):
+        for extra in ({}, {"search": "ada"}, {"limit": 5, "lifecycle_stage": "customer"}):
+            theirs = other_api.get("/v1/contacts", {name: world[key], **extra})
+            missing = other_api.get("/v1/contacts", {name: MISSING_IDS[key], **extra})
+            assert theirs.status_code == missing.status_code == 404, (name, extra, theirs.content)
+            assert [error["code"] for error in theirs.json()["errors"]] == ["not_found"]
+            assert theirs.content == missing.content, (name, extra)
+            _assert_leaks_none(theirs, world, (name, extra))
+    # The owner's own filters work, so the 404s above are about the account.
+    assert {c["id"] for c in api.get("/v1/contacts", {"list": world["list"]}).json()["data"]} == {
+        world["contact"],
+        world["second_contact"],
+    }
+    assert {c["id"] for c in api.get("/v1/contacts", {"segment": world["segment"]}).json()["data"]} == {
+        world["contact"],
+        world["second_contact"],
+    }
+    assert _rows(account) == before
+
+
+RULES_NAMING_A_LIST = [
+    (_lists_rule("{list}"), "rules.conditions.0.value"),
+    (_lists_rule("{list}", "not_contains"), "rules.conditions.0.value"),
+    (
+        {
+            "match": "any",
+            "conditions": [
+                {"field": "tags", "operator": "contains", "value": "vip"},
+                {"match": "all", "conditions": [{"field": "lists", "operator": "contains", "value": "{list}"}]},
+            ],
+        },
+        "rules.conditions.1.conditions.0.value",
+    ),
+]
+
+
+def test_segment_rules_naming_another_accounts_list_are_400_like_an_unknown_list(
+    account, other_account, api, other_api, make_contact
+):
+    world = _world(api, make_contact, other_account)
+    own_segment = _own_segment(other_api)
+    segment_url = f"{SEGMENTS}/{own_segment['id']}"
+    before, theirs_before = _rows(account), _rows(other_account)
+    missing_ids = _missing_for(world)
+    requests = [
+        ("post", SEGMENTS, lambda rules: {"name": "Stolen", "rules": rules}),
+        ("put", segment_url, lambda rules: {"name": "Stolen", "rules": rules}),
+        ("patch", segment_url, lambda rules: {"rules": rules}),
+        ("post", f"{SEGMENTS}/preview", lambda rules: {"rules": rules}),
+    ]
+
+    for method, path, make_body in requests:
+        for rules, attr in RULES_NAMING_A_LIST:
+            theirs = _send(other_api, method, path, make_body(_fill(rules, world)))
+            missing = _send(other_api, method, path, make_body(_fill(rules, missing_ids)))
+            where = (method, path, attr)
+            assert theirs.status_code == 400, (where, theirs.content)
+            assert theirs.json()["type"] == "validation_error"
+            assert [error["attr"] for error in theirs.json()["errors"]] == [attr], where
+            assert theirs.content == missing.content, where
+            _assert_leaks_none(theirs, world, where)
+            assert _rows(account) == before, where
+            assert _rows(other_account) == theirs_before, where
+
+    assert other_api.get(segment_url).json()["rules"] == own_segment["rules"]
+    assert [s["id"] for s in other_api.get(SEGMENTS).json()["data"]] == [own_segment["id"]]
+
+
+def test_list_and_segment_collections_never_show_another_accounts_objects(
+    account, other_account, api, other_api, make_contact
+):
+    world = _world(api, make_contact, other_account)
+    own_list = _own_list(other_api)
+    own_segment = _own_segment(other_api)["id"]
+
+    for path in (LISTS, SEGMENTS):
+        for params in ({}, {"limit": 1}, {"limit": 100}):
+            response = other_api.get(path, params)
+            assert response.status_code == 200, (path, params)
+            _assert_leaks_none(response, world, (path, params))
+    assert [item["id"] for item in other_api.get(LISTS).json()["data"]] == [own_list]
+    assert [item["id"] for item in other_api.get(SEGMENTS).json()["data"]] == [own_segment]
+    assert [item["id"] for item in api.get(LISTS).json()["data"]] == [world["list"]]
+    assert [item["id"] for item in api.get(SEGMENTS).json()["data"]] == [world["segment"]]
+
+
+def test_create_list_and_segment_with_another_accounts_name_succeeds_without_revealing_it(
+    account, other_account, api, other_api, make_contact
+):
+    world = _world(api, make_contact, other_account)
+    before = _rows(account)
+    rules = {"match": "all", "conditions": [{"field": "tags", "operator": "exists"}]}
+
+    new_list = other_api.post(LISTS, {"name": "NEWSLETTER"}, format="json")
+    new_segment = other_api.post(SEGMENTS, {"name": "subscribers", "rules": rules}, format="json")
+
+    for response in (new_list, new_segment):
+        assert response.status_code == 201, response.content
+        _assert_leaks_none(response, world, response.json()["id"])
+    assert ContactList.objects.get(pk=new_list.json()["id"]).account_id == other_account.id
+    assert Segment.objects.get(pk=new_segment.json()["id"]).account_id == other_account.id
+    assert new_list.json()["member_count"] == 0
+    assert _rows(account) == before
+
+
+def test_segment_counts_previews_and_members_never_include_another_accounts_contacts(
+    account, other_account, api, other_api, make_contact
+):
+    world = _world(api, make_contact, other_account)
+    # Rules every contact of either account matches.
+    everyone = {
+        "match": "any",
+        "conditions": [{"field": "email", "operator": "exists"}, {"field": "email", "operator": "not_exists"}],
+    }
+    before = _rows(account)
+
+    preview = other_api.post(f"{SEGMENTS}/preview", {"rules": everyone}, format="json")
+    created = other_api.post(SEGMENTS, {"name": "Everyone", "rules": everyone}, format="json")
+    segment_id = created.json()["id"]
+    members = other_api.get(f"{SEGMENTS}/{segment_id}/members")
+    detail = other_api.get(f"{SEGMENTS}/{segment_id}")
+    filtered = other_api.get("/v1/contacts", {"segment": segment_id})
+
+    assert preview.status_code == 200, preview.content
+    assert preview.json()["contact_count"] == 1
+    assert [c["id"] for c in preview.json()["sample"]] == [world["own_contact"]]
+    assert created.status_code == 201
+    assert created.json()["contact_count"] == 1
+    assert detail.json()["contact_count"] == 1
+    assert [c["id"] for c in members.json()["data"]] == [world["own_contact"]]
+    assert [c["id"] for c in filtered.json()["data"]] == [world["own_contact"]]
+    for response in (preview, created, members, detail, filtered):
+        _assert_leaks_none(response, world, response.request["PATH_INFO"])
+    assert _rows(account) == before
+
+
 def _v1_routes():
     """(route name, HTTP method) for every URL pattern under ``v1/``, except the public and catch-all ones."""
     routes = set()
@@ -183,11 +532,28 @@ def _v1_routes():
     return routes
 
 
+def _covered(object_cases, collection_cases):
+    covered = {(resolve(_fill(template, MISSING_IDS)).url_name, method) for method, template, _ in object_cases}
+    return covered | {(resolve(path).url_name, method) for method, path in collection_cases}
+
+
 def test_every_v1_route_has_a_tenancy_case():
     routes = _v1_routes()
-    covered = {(resolve(template.format(id=MISSING_ID)).url_name, method) for method, template, _ in OBJECT_CASES}
-    covered |= {(resolve(path).url_name, method) for method, path in COLLECTION_CASES}
+    covered = _covered(OBJECT_CASES, COLLECTION_CASES)
 
     assert ("contact-detail", "get") in routes  # the enumeration itself works
+    assert ("contact-list-remove-member", "delete") in routes
+    assert ("segment-preview", "post") in routes
     assert routes - covered == set(), "endpoints without a tenancy case in contacts/tests/test_tenancy.py"
     assert covered - routes == set(), "tenancy cases for routes that do not exist"
+
+
+def test_the_route_check_notices_a_route_left_without_a_case():
+    routes = _v1_routes()
+    for method, template, _ in OBJECT_CASES:
+        route = (resolve(_fill(template, MISSING_IDS)).url_name, method)
+        others = [case for case in OBJECT_CASES if (resolve(_fill(case[1], MISSING_IDS)).url_name, case[0]) != route]
+        assert routes - _covered(others, COLLECTION_CASES) == {route}
+    for case in COLLECTION_CASES:
+        others = [other for other in COLLECTION_CASES if other != case]
+        assert routes - _covered(OBJECT_CASES, others) == {(resolve(case[1]).url_name, case[0])}

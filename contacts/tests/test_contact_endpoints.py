@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from accounts.services import api_key_create, api_key_revoke
 from contacts.models import Contact
+from contacts_project.testing import assert_error, assert_invalid
 
 CONTACTS = "/v1/contacts"
 UNKNOWN_ID = "con_doesNotExist0000"
@@ -21,28 +22,6 @@ ADA = {
     "tags": ["vip", "beta"],
     "metadata": {"plan": "pro", "seats": 12},
 }
-
-
-def assert_error(response, status, type_, attrs, code=None):
-    """Assert an error response of API.md §2 whose errors name exactly ``attrs``; return the first error."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"type", "errors"}, body
-    assert body["type"] == type_, body
-    assert body["errors"], body
-    for error in body["errors"]:
-        assert set(error) == {"code", "detail", "attr"}, error
-        assert isinstance(error["code"], str), error
-        assert isinstance(error["detail"], str), error
-        assert error["detail"], error
-    assert sorted(error["attr"] for error in body["errors"]) == sorted(attrs), body
-    if code is not None:
-        assert [error["code"] for error in body["errors"]] == [code] * len(attrs), body
-    return body["errors"][0]
-
-
-def assert_invalid(response, attr):
-    return assert_error(response, 400, "validation_error", [attr])
 
 
 def detail_url(contact_id: str) -> str:

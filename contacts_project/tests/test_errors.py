@@ -17,29 +17,11 @@ from django.test.client import FakePayload
 from contacts.models import Contact, ContactQuerySet
 from contacts_project.api.errors import PayloadTooLarge
 from contacts_project.api.parsers import StrictJSONParser
+from contacts_project.testing import assert_error, assert_invalid
 
 CONTACTS = "/v1/contacts"
 VALID = {"email": "ada@example.com", "phone": "+14155552671"}
 NUL = "\u0000"
-
-
-def assert_error(response, status, type_, attrs, code=None):
-    """The response is ``status`` in the error format, with exactly these ``attr``s (and codes)."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"type", "errors"}
-    assert body["type"] == type_
-    assert [set(error) for error in body["errors"]] == [{"code", "detail", "attr"}] * len(body["errors"])
-    assert [error["attr"] for error in body["errors"]] == attrs
-    assert all(isinstance(error["detail"], str) and error["detail"] for error in body["errors"])
-    if code is not None:
-        assert [error["code"] for error in body["errors"]] == [code] * len(attrs)
-    return body
-
-
-def assert_invalid(response, *attrs, code=None):
-    return assert_error(response, 400, "validation_error", list(attrs), code=code)
 
 
 def post_raw(client, path, body, content_type="application/json", method="POST"):

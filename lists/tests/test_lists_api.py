@@ -6,6 +6,7 @@ import pytest
 from django.db import transaction
 
 from contacts.models import Contact
+from contacts_project.testing import assert_error, assert_invalid, assert_not_found
 from lists.models import ContactList, ListMembership
 
 LISTS = "/v1/contacts/lists"
@@ -29,31 +30,6 @@ def members_url(list_id):
 
 def member_url(list_id, contact_id):
     return f"{LISTS}/{list_id}/members/{contact_id}"
-
-
-def assert_error(response, status, type_, attrs, code=None):
-    """Assert an error body of API.md §2 naming exactly ``attrs``; return the first error."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"type", "errors"}, body
-    assert body["type"] == type_, body
-    assert body["errors"], body
-    for error in body["errors"]:
-        assert set(error) == {"code", "detail", "attr"}, error
-        assert isinstance(error["detail"], str), error
-        assert error["detail"], error
-    assert sorted(error["attr"] or "" for error in body["errors"]) == sorted(attr or "" for attr in attrs), body
-    if code is not None:
-        assert [error["code"] for error in body["errors"]] == [code] * len(attrs), body
-    return body["errors"][0]
-
-
-def assert_invalid(response, attr):
-    return assert_error(response, 400, "validation_error", [attr])
-
-
-def assert_not_found(response):
-    assert_error(response, 404, "client_error", [None], code="not_found")
 
 
 def create_list(api, name="Newsletter", **fields):

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from contacts.models import Contact
+from contacts_project.testing import assert_error, assert_invalid, assert_not_found
 from segments.models import Segment
 
 CONTACTS = "/v1/contacts"
@@ -48,31 +49,6 @@ def segment_url(segment_id: str) -> str:
 
 def members_url(segment_id: str) -> str:
     return f"{SEGMENTS}/{segment_id}/members"
-
-
-def assert_error(response, status, type_, attrs, code=None):
-    """Assert an error body of API.md §2 whose errors name exactly ``attrs``; return the first error."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"type", "errors"}, body
-    assert body["type"] == type_, body
-    assert body["errors"], body
-    for error in body["errors"]:
-        assert set(error) == {"code", "detail", "attr"}, error
-        assert isinstance(error["detail"], str), error
-        assert error["detail"], error
-    assert sorted(error["attr"] for error in body["errors"]) == sorted(attrs), body
-    if code is not None:
-        assert [error["code"] for error in body["errors"]] == [code] * len(attrs), body
-    return body["errors"][0]
-
-
-def assert_invalid(response, attr):
-    return assert_error(response, 400, "validation_error", [attr])
-
-
-def assert_not_found(response):
-    assert_error(response, 404, "client_error", [None])
 
 
 def call(api, method, url, body=None):

@@ -5,7 +5,8 @@ from django.db import models
 from django.db.models.functions import Now, Reverse
 from phonenumber_field.modelfields import PhoneNumberField
 
-from contacts.constants import CHANNELS, DEFAULT_LIFECYCLE_STAGE, UNSET
+from contacts.constants import DEFAULT_LIFECYCLE_STAGE
+from contacts.preferences import optout_indexes, statuses
 from contacts_project.ids import IdFactory
 from contacts_project.tenancy import AccountOwned, AccountScopedQuerySet
 
@@ -68,6 +69,7 @@ class Contact(AccountOwned):
             models.Index("account", "phone_digits", name="contact_phone_digits"),
             models.Index("account", "phone_national", name="contact_phone_national"),
             models.Index(models.F("account"), Reverse("phone_digits"), name="contact_phone_reversed"),
+            *optout_indexes(),
         ]
 
     def __str__(self):
@@ -76,4 +78,56 @@ class Contact(AccountOwned):
 
     @property
     def preference_map(self) -> dict[str, str]:
-        return {channel: self.preferences.get(channel, UNSET) for channel in CHANNELS}
+        return statuses(self.preferences)
+
+
+class SuppressionEntry(AccountOwned):
+    """A channel opt-out kept after its contact was deleted: a keyed hash of a phone or email, never the value."""
+
+    channel = models.CharField(max_length=16)
+    # HMAC-SHA256 (server key) of "phone:<E.164>" or "email:<lower-cased>".
+    identifier_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        verbose_name_plural = "suppression entries"
+        constraints = [
+            models.UniqueConstraint("account", "identifier_hash", "channel", name="suppression_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.channel} {self.identifier_hash[:12]}…"
+
+
+class ActivityEvent(AccountOwned):
+    """One thing that happened to a contact: a message event, an agent interaction, a preference change."""
+
+    id = models.CharField(primary_key=True, max_length=24, default=IdFactory("act"), editable=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+", db_index=False)
+    type = models.CharField(max_length=32)
+    channel = models.CharField(max_length=16, null=True, blank=True)
+    occurred_at = models.DateTimeField(db_default=Now())
+    message_id = models.CharField(max_length=255, null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        constraints = [
+            # Delivery-receipt retries store one event (API.md §6).
+            models.UniqueConstraint(
+                "contact", "message_id", "type", condition=models.Q(message_id__isnull=False), name="activity_receipt"
+            ),
+        ]
+        indexes = [
+            # The timeline (newest first, keyset on occurred_at, id); since/until are ranges on it.
+            models.Index("contact", models.F("occurred_at").desc(), models.F("id").desc(), name="activity_timeline"),
+            models.Index(
+                "contact", "type", models.F("occurred_at").desc(), models.F("id").desc(), name="activity_by_type"
+            ),
+            models.Index(
+                "contact", "channel", models.F("occurred_at").desc(), models.F("id").desc(), name="activity_by_channel"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.type} {self.id}"

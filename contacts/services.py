@@ -8,7 +8,7 @@ creates of one phone give one 201 and one 409, never two rows.
 """
 
 import phonenumbers
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models.functions import Now
 from django.shortcuts import get_object_or_404
 from django_countries.data import COUNTRIES
@@ -16,13 +16,18 @@ from rest_framework.exceptions import ValidationError
 
 from accounts.models import Account
 from contacts.api.serializers import check_metadata_limits
-from contacts.constants import TAGS_MAX_COUNT
-from contacts.models import Contact
+from contacts.constants import TAGS_MAX_COUNT, UNSET
+from contacts.models import ActivityEvent, Contact
+from contacts.preferences import OPTED_OUT
 from contacts.search import search_columns
+from contacts.suppression import suppress_deleted_contact, suppressed_channels
 from contacts_project.uniqueness import save_or_conflict
 
 _UNIQUE_FIELDS = {"contact_phone_unique": "phone", "contact_email_unique": "email"}
 _SEARCHED_FIELDS = {"phone", "email", "first_name", "last_name"}
+PREFERENCE_UPDATED = "preference.updated"
+API_REASON = "api"
+SUPPRESSION_REASON = "suppression_list"
 
 
 def _derived_country(phone) -> str | None:
@@ -80,7 +85,9 @@ def contact_create(*, account: Account, data: dict) -> Contact:
         contact.country = _derived_country(contact.phone)
     _require_identifier(contact)
     _refresh_search_columns(contact)
+    suppressed = _apply_suppression(contact)
     _save(account, contact, lambda: contact.save(force_insert=True))
+    _record_preference_events(contact, suppressed, reason=SUPPRESSION_REASON)
     return contact
 
 
@@ -116,8 +123,12 @@ def contact_update(*, account: Account, contact_id: str, data: dict) -> Contact:
     for field in changed:
         setattr(contact, field, data[field])
     _require_identifier(contact)
+    suppressed = _apply_suppression(contact) if changed & {"phone", "email"} else []
+    if suppressed:
+        changed.add("preferences")
     if changed:
         _save_changes(account, contact, changed)
+    _record_preference_events(contact, suppressed, reason=SUPPRESSION_REASON)
     return contact
 
 
@@ -154,4 +165,78 @@ def contact_delete(*, account: Account, contact_id: str) -> None:
     order, contact before list, and cannot deadlock.
     """
     contact = get_object_or_404(Contact.objects.for_account(account).select_for_update(), pk=contact_id)
+    suppress_deleted_contact(contact)
     contact.delete()
+
+
+def _apply_suppression(contact: Contact) -> list[tuple[str, str, str]]:
+    """Opt the contact out of every channel its identifiers were suppressed on; return the changes."""
+    channels = suppressed_channels(account=contact.account, phone=contact.phone, email=contact.email)
+    changes = []
+    for channel in sorted(channels):
+        old = contact.preference_map[channel]
+        if old != OPTED_OUT:
+            contact.preferences = {**contact.preferences, channel: OPTED_OUT}
+            changes.append((channel, old, OPTED_OUT))
+    return changes
+
+
+def _record_preference_events(
+    contact: Contact, changes: list[tuple[str, str, str]], *, api_key_id: str | None = None, reason: str
+) -> None:
+    """One ``preference.updated`` event per changed channel (API.md §5)."""
+    ActivityEvent.objects.bulk_create(
+        ActivityEvent(
+            account_id=contact.account_id,
+            contact=contact,
+            type=PREFERENCE_UPDATED,
+            channel=channel,
+            data={"old_status": old, "new_status": new, "api_key_id": api_key_id, "reason": reason},
+        )
+        for channel, old, new in changes
+    )
+
+
+@transaction.atomic
+def contact_set_preferences(
+    *, account: Account, contact_id: str, statuses: dict[str, str], api_key_id: str | None
+) -> Contact:
+    """Set some channels' statuses; record one event per channel that actually changed."""
+    contact = _locked(account, contact_id)
+    current = contact.preference_map
+    changes = [
+        (channel, current[channel], status) for channel, status in statuses.items() if current[channel] != status
+    ]
+    if not changes:
+        return contact
+    stored = dict(contact.preferences)
+    for channel, _, status in changes:
+        if status == UNSET:
+            stored.pop(channel, None)
+        else:
+            stored[channel] = status
+    contact.preferences = stored
+    _save_changes(account, contact, {"preferences"})
+    _record_preference_events(contact, changes, api_key_id=api_key_id, reason=API_REASON)
+    return contact
+
+
+@transaction.atomic
+def activity_record(*, account: Account, contact_id: str, data: dict) -> tuple[ActivityEvent, bool]:
+    """Record an event; a repeat of (``message_id``, ``type``) for the contact returns the stored one.
+
+    Returns ``(event, created)``. The unique constraint decides, so concurrent
+    retries of one delivery receipt store exactly one event.
+    """
+    contact = get_object_or_404(Contact.objects.for_account(account), pk=contact_id)
+    event = ActivityEvent(account=account, contact=contact, **data)
+    try:
+        with transaction.atomic():
+            event.save(force_insert=True)
+    except IntegrityError as error:
+        if getattr(getattr(error.__cause__, "diag", None), "constraint_name", None) != "activity_receipt":
+            raise
+        stored = ActivityEvent.objects.get(contact=contact, message_id=event.message_id, type=event.type)
+        return stored, False
+    event.refresh_from_db(fields=["occurred_at", "created_at"])
+    return event, True

@@ -35,7 +35,8 @@ from django.db.models.functions import Cast, Lower, Now
 from django.db.models.lookups import Contains, Exact, GreaterThan, GreaterThanOrEqual, In, LessThan, LessThanOrEqual
 from django.utils.dateparse import parse_datetime
 
-from contacts.constants import CHANNELS, METADATA_KEY_MAX_LENGTH, PREFERENCE_STATUSES, TAG_MAX_LENGTH, UNSET
+from contacts.constants import CHANNELS, METADATA_KEY_MAX_LENGTH, PREFERENCE_STATUSES, TAG_MAX_LENGTH
+from contacts.preferences import status_q
 
 MAX_ITEMS_PER_GROUP = 50
 MAX_DEPTH = 5
@@ -358,6 +359,5 @@ def _metadata(key, operator, value) -> Q:
 
 
 def _preference(channel, value) -> Q:
-    if value == UNSET:
-        return ~Q(preferences__has_key=channel) | Q(preferences__contains={channel: UNSET})
-    return Q(preferences__contains={channel: value})
+    # The same expression as the opt-out listing and its partial indexes.
+    return status_q(channel, value)

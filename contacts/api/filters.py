@@ -4,7 +4,10 @@ from django.shortcuts import get_object_or_404
 from django_countries.data import COUNTRIES
 from django_filters import rest_framework as filters
 
-from contacts.models import Contact
+from contacts.api.serializers import ACTIVITY_TYPES
+from contacts.constants import CHANNELS
+from contacts.models import ActivityEvent, Contact
+from contacts.preferences import opted_out_q
 from lists.models import ContactList, ListMembership
 from segments.models import Segment
 from segments.rules import compile_rules
@@ -75,3 +78,47 @@ class ContactFilter(filters.FilterSet):
     def filter_tag(self, queryset, name, value):
         # tags @> ARRAY[value]: the GIN index on tags answers it.
         return queryset.filter(tags__contains=[value])
+
+
+class OptoutFilter(filters.FilterSet):
+    """``GET /v1/contacts/optouts``: contacts opted out of a channel, or of any; served by partial indexes."""
+
+    channel = filters.ChoiceFilter(
+        choices=[(channel, channel) for channel in CHANNELS],
+        method="filter_channel",
+        help_text="Only contacts opted out of this channel (default: of at least one channel).",
+    )
+    search = ContactFilter.base_filters["search"]
+
+    class Meta:
+        model = Contact
+        fields = []
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        if not self.form.cleaned_data.get("channel"):
+            queryset = queryset.filter(opted_out_q())
+        return queryset
+
+    def filter_channel(self, queryset, name, value):
+        return queryset.filter(opted_out_q(value))
+
+    def filter_search(self, queryset, name, value):
+        return queryset.search(value)
+
+
+class ActivityFilter(filters.FilterSet):
+    """Filters of a contact's timeline; each is served by an index that starts with the contact."""
+
+    type = filters.ChoiceFilter(choices=[(type_, type_) for type_ in ACTIVITY_TYPES], help_text="Exact event type.")
+    channel = filters.ChoiceFilter(choices=[(channel, channel) for channel in CHANNELS], help_text="Exact channel.")
+    since = filters.IsoDateTimeFilter(
+        field_name="occurred_at", lookup_expr="gte", help_text="RFC 3339; events that occurred at or after."
+    )
+    until = filters.IsoDateTimeFilter(
+        field_name="occurred_at", lookup_expr="lt", help_text="RFC 3339; events that occurred strictly before."
+    )
+
+    class Meta:
+        model = ActivityEvent
+        fields = []

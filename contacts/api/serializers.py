@@ -20,7 +20,7 @@ from contacts.constants import (
     TAG_MAX_LENGTH,
     TAGS_MAX_COUNT,
 )
-from contacts.models import Contact
+from contacts.models import ActivityEvent, Contact
 from contacts_project.api.serializers import StrictCharField, StrictFieldsMixin
 
 
@@ -73,11 +73,20 @@ class PreferencesSerializer(serializers.Serializer):
         return {channel: serializers.ChoiceField(choices=PREFERENCE_STATUSES, read_only=True) for channel in CHANNELS}
 
 
-@extend_schema_field({"type": "object", "additionalProperties": True, "maxProperties": METADATA_MAX_KEYS})
-class MetadataField(serializers.JSONField):
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class JSONObjectField(serializers.JSONField):
+    default_error_messages = {"invalid": "Must be a JSON object."}
+
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             self.fail("invalid")
+        return data
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True, "maxProperties": METADATA_MAX_KEYS})
+class MetadataField(JSONObjectField):
+    def to_internal_value(self, data):
+        data = super().to_internal_value(data)
         message = f"Metadata keys must be 1 to {METADATA_KEY_MAX_LENGTH} characters."
         if "" in data:
             raise serializers.ValidationError(message, code="invalid_key")
@@ -85,8 +94,6 @@ class MetadataField(serializers.JSONField):
             if len(key) > METADATA_KEY_MAX_LENGTH:
                 raise serializers.ValidationError({key: [message]}, code="invalid_key")
         return data
-
-    default_error_messages = {"invalid": "Must be a JSON object."}
 
 
 class ContactSerializer(StrictFieldsMixin, serializers.ModelSerializer):
@@ -197,3 +204,58 @@ class ContactTagsSerializer(StrictFieldsMixin, serializers.Serializer):
 
     def validate_tags(self, value):
         return list(dict.fromkeys(value))
+
+
+class PreferencesUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
+    """A partial map of channel → status; channels not sent are unchanged."""
+
+    def get_fields(self):
+        return {channel: serializers.ChoiceField(choices=PREFERENCE_STATUSES, required=False) for channel in CHANNELS}
+
+
+ACTIVITY_TYPES = (
+    "message.sent",
+    "message.delivered",
+    "message.opened",
+    "message.clicked",
+    "message.failed",
+    "message.received",
+    "agent.interaction",
+    "preference.updated",
+)
+CLIENT_ACTIVITY_TYPES = ACTIVITY_TYPES[:-1]
+
+
+class ActivityEventSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    type = serializers.ChoiceField(
+        choices=CLIENT_ACTIVITY_TYPES,
+        help_text="Any type but `preference.updated`, which only the service writes.",
+    )
+    channel = serializers.ChoiceField(
+        choices=CHANNELS, required=False, allow_null=True, help_text="Required for `message.*` types."
+    )
+    occurred_at = serializers.DateTimeField(required=False, help_text="RFC 3339; defaults to now.")
+    message_id = StrictCharField(
+        required=False,
+        allow_null=True,
+        max_length=255,
+        help_text="Your message id. A repeat of (`message_id`, `type`) for the contact returns the stored event.",
+    )
+    data = JSONObjectField(required=False, help_text=f"A JSON object of at most {METADATA_MAX_BYTES} bytes.")
+
+    class Meta:
+        model = ActivityEvent
+        fields = ["id", "type", "channel", "occurred_at", "message_id", "data", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+    def validate_data(self, value):
+        if metadata_size(value) > METADATA_MAX_BYTES:
+            raise serializers.ValidationError(
+                f"Must serialize to at most {METADATA_MAX_BYTES} bytes.", code="too_large"
+            )
+        return value
+
+    def validate(self, attrs):
+        if attrs["type"].startswith("message.") and not attrs.get("channel"):
+            raise serializers.ValidationError({"channel": ["Required for message events."]}, code="required")
+        return attrs

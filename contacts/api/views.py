@@ -3,14 +3,22 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from contacts.api.filters import ContactFilter
-from contacts.api.serializers import ContactSerializer, ContactTagsSerializer
-from contacts.models import Contact
+from contacts.api.filters import ActivityFilter, ContactFilter, OptoutFilter
+from contacts.api.serializers import (
+    ActivityEventSerializer,
+    ContactSerializer,
+    ContactTagsSerializer,
+    PreferencesSerializer,
+    PreferencesUpdateSerializer,
+)
+from contacts.models import ActivityEvent, Contact
 from contacts.services import (
+    activity_record,
     contact_add_tags,
     contact_create,
     contact_delete,
     contact_remove_tag,
+    contact_set_preferences,
     contact_update,
 )
 from contacts_project.api.viewsets import AccountScopedViewSet
@@ -74,3 +82,70 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
     def remove_tag(self, request, pk, tag):
         contact = contact_remove_tag(account=self.account, contact_id=pk, tag=tag)
         return Response(self.get_serializer(contact).data)
+
+    @extend_schema(
+        summary="Update channel preferences",
+        description=(
+            "A partial map of channel to status (`opted_in`, `opted_out`, `unset`); channels not sent are "
+            "unchanged. Returns all six. Each channel that changes records one `preference.updated` event with "
+            "the old and new status and the API key that made the change."
+        ),
+        request=PreferencesUpdateSerializer,
+        responses=PreferencesSerializer,
+    )
+    @action(detail=True, methods=["put"], url_path="preferences")
+    def preferences(self, request, pk):
+        serializer = PreferencesUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        contact = contact_set_preferences(
+            account=self.account, contact_id=pk, statuses=serializer.validated_data, api_key_id=request.auth.pk
+        )
+        return Response(contact.preference_map)
+
+    @extend_schema(
+        summary="List opted-out contacts",
+        description="Contacts opted out of at least one channel (or of `channel`), newest first.",
+        responses=ContactSerializer(many=True),
+    )
+    @action(detail=False, methods=["get"], url_path="optouts", filterset_class=OptoutFilter)
+    def optouts(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(ContactSerializer(page, many=True).data)
+
+    @extend_schema(
+        methods=["get"],
+        summary="A contact's activity timeline",
+        description="Newest `occurred_at` first.",
+        responses=ActivityEventSerializer(many=True),
+    )
+    @extend_schema(
+        methods=["post"],
+        summary="Record an activity event",
+        description=(
+            "201 with the new event. A repeat of the same (`message_id`, `type`) for this contact records "
+            "nothing and returns the stored event with 200, so receipt retries never double count."
+        ),
+        request=ActivityEventSerializer,
+        responses={201: ActivityEventSerializer, 200: ActivityEventSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        url_path="activity",
+        filterset_class=ActivityFilter,
+        keyset_ordering=("-occurred_at", "-id"),
+    )
+    def activity(self, request, pk):
+        contact = self.get_object()
+        if request.method == "POST":
+            serializer = ActivityEventSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            event, created = activity_record(
+                account=self.account, contact_id=contact.pk, data=serializer.validated_data
+            )
+            return Response(
+                ActivityEventSerializer(event).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+            )
+        events = ActivityEvent.objects.for_account(self.account).filter(contact=contact)
+        page = self.paginate_queryset(self.filter_queryset(events))
+        return self.get_paginated_response(ActivityEventSerializer(page, many=True).data)

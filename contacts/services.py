@@ -15,12 +15,12 @@ from django_countries.data import COUNTRIES
 from rest_framework.exceptions import ValidationError
 
 from accounts.models import Account
-from contacts.api.serializers import check_metadata_limits
 from contacts.constants import TAGS_MAX_COUNT, UNSET
 from contacts.models import ActivityEvent, Contact
 from contacts.preferences import OPTED_OUT
 from contacts.search import search_columns
 from contacts.suppression import suppress_deleted_contact, suppressed_channels
+from contacts.validation import FieldInvalid, check_metadata_limits
 from contacts_project.uniqueness import save_or_conflict
 
 _UNIQUE_FIELDS = {"contact_phone_unique": "phone", "contact_email_unique": "email"}
@@ -115,8 +115,8 @@ def contact_update(*, account: Account, contact_id: str, data: dict) -> Contact:
         data["metadata"] = _merge_metadata(contact.metadata, data["metadata"])
         try:
             check_metadata_limits(data["metadata"])
-        except ValidationError as exc:
-            raise ValidationError({"metadata": [str(exc.detail["metadata"][0])]}, code="invalid") from None
+        except FieldInvalid as error:
+            raise ValidationError({"metadata": [error.message]}, code=error.code) from None
     if data.get("phone") and "country" not in data and not contact.country:
         data["country"] = _derived_country(data["phone"])
     changed = {field for field, value in data.items() if getattr(contact, field) != value}

@@ -1,11 +1,7 @@
-import json
-
-import phonenumbers
 from django.core.validators import RegexValidator
-from django_countries.data import COUNTRIES
 from drf_spectacular.utils import extend_schema_field
-from phonenumber_field.phonenumber import PhoneNumber
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 from contacts.constants import (
     CHANNELS,
@@ -21,49 +17,16 @@ from contacts.constants import (
     TAGS_MAX_COUNT,
 )
 from contacts.models import ActivityEvent, Contact
+from contacts.validation import ContactInvalid, clean_contact, metadata_size
 from contacts_project.api.serializers import StrictCharField, StrictFieldsMixin
 
 
-def metadata_size(metadata: dict) -> int:
-    return len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
-
-
-def check_metadata_limits(metadata: dict) -> None:
-    """The limits of API.md §4 on a whole metadata object (after any merge)."""
-    if len(metadata) > METADATA_MAX_KEYS:
-        raise serializers.ValidationError(
-            {"metadata": [f"At most {METADATA_MAX_KEYS} keys are allowed."]}, code="max_keys"
-        )
-    if metadata_size(metadata) > METADATA_MAX_BYTES:
-        raise serializers.ValidationError(
-            {"metadata": [f"Metadata must serialize to at most {METADATA_MAX_BYTES} bytes."]}, code="too_large"
-        )
-
-
-def country_code(value) -> str:
-    """Upper-cased ISO 3166-1 alpha-2 code, or a ValidationError."""
-    if not isinstance(value, str) or value.upper() not in COUNTRIES:
-        raise serializers.ValidationError("Enter an ISO 3166-1 alpha-2 country code, such as US or TR.", code="invalid")
-    return value.upper()
-
-
-def parse_phone(value: str, region: str | None) -> PhoneNumber:
-    """Parse E.164 or a written international form; a national form needs ``region``."""
-    try:
-        number = phonenumbers.parse(value, None if value.lstrip().startswith("+") else region)
-    except phonenumbers.NumberParseException as exc:
-        if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE and not region:
-            raise serializers.ValidationError(
-                "Give the number in international form (+14155552671), or give `country` with a national number.",
-                code="invalid",
-            ) from None
-        raise serializers.ValidationError("Enter a valid phone number.", code="invalid") from None
-    if not phonenumbers.is_valid_number(number):
-        raise serializers.ValidationError("Enter a valid phone number.", code="invalid")
-    if number.extension:
-        # E.164 has no extensions and no message can be sent to one.
-        raise serializers.ValidationError("Phone extensions are not supported.", code="invalid")
-    return PhoneNumber.from_string(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+def invalid_to_drf(error: ContactInvalid) -> serializers.ValidationError:
+    """The API's form of a ContactInvalid: one ErrorDetail per (code, message), keyed by attr."""
+    detail = {
+        attr: [ErrorDetail(message, code=code) for code, message in problems] for attr, problems in error.errors.items()
+    }
+    return serializers.ValidationError(detail)
 
 
 class PreferencesSerializer(serializers.Serializer):
@@ -96,7 +59,7 @@ class MetadataField(JSONObjectField):
         return data
 
 
-class ContactSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+class ContactSerializer(serializers.ModelSerializer):
     """A contact in and out. Input is always a partial update of what is stored (or of nothing)."""
 
     phone = StrictCharField(
@@ -156,38 +119,14 @@ class ContactSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
 
-    def validate_email(self, value):
-        return value.lower() if value else None
-
-    def validate_first_name(self, value):
-        return value or ""
-
-    def validate_last_name(self, value):
-        return value or ""
-
-    def validate_country(self, value):
-        return country_code(value) if value is not None else None
-
-    def validate_tags(self, value):
-        tags = list(dict.fromkeys(value))
-        if len(tags) > TAGS_MAX_COUNT:
-            raise serializers.ValidationError(f"At most {TAGS_MAX_COUNT} tags are allowed.", code="max_length")
-        return tags
-
-    def validate(self, attrs):
-        if attrs.get("phone"):
-            stored_country = self.instance.country if self.instance is not None else None
-            region = attrs.get("country", stored_country)
-            try:
-                attrs["phone"] = parse_phone(attrs["phone"], region)
-            except serializers.ValidationError as exc:
-                raise serializers.ValidationError({"phone": exc.detail}) from None
-        elif "phone" in attrs:
-            attrs["phone"] = None
-        if "metadata" in attrs:
-            merged = {key: value for key, value in attrs["metadata"].items() if value is not None}
-            check_metadata_limits(merged)
-        return attrs
+    def to_internal_value(self, data):
+        # The field declarations above describe the API (OpenAPI, output);
+        # input is cleaned by the one set of rules every path shares.
+        stored_country = self.instance.country if self.instance is not None else None
+        try:
+            return clean_contact(data, stored_country=stored_country)
+        except ContactInvalid as error:
+            raise invalid_to_drf(error) from None
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

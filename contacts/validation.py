@@ -1,0 +1,234 @@
+"""The field rules of a contact (API.md §4), in one place for every way in.
+
+The API's ContactSerializer, the admin and the importers all clean input with
+``clean_contact``; nothing else decides what a valid phone, email or tag is.
+It is plain Python (no DRF field machinery) because the importer runs it on
+millions of rows: it costs a fraction of a serializer's per-row overhead.
+
+Errors are collected per field as ``{attr: [(code, message)]}`` and raised
+together as ``ContactInvalid``; the API turns them into its error format, the
+importer into its error file.
+"""
+
+import json
+import re
+
+import phonenumbers
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator
+from django_countries.data import COUNTRIES
+from phonenumber_field.phonenumber import PhoneNumber
+
+from contacts.constants import (
+    CHANNELS,
+    EMAIL_MAX_LENGTH,
+    LIFECYCLE_STAGE_PATTERN,
+    METADATA_KEY_MAX_LENGTH,
+    METADATA_MAX_BYTES,
+    METADATA_MAX_KEYS,
+    NAME_MAX_LENGTH,
+    PREFERENCE_STATUSES,
+    TAG_MAX_LENGTH,
+    TAGS_MAX_COUNT,
+)
+
+PHONE_MAX_LENGTH = 64
+CONTACT_FIELDS = ("phone", "email", "first_name", "last_name", "country", "lifecycle_stage", "tags", "metadata")
+READ_ONLY_FIELDS = ("id", "preferences", "created_at", "updated_at")
+NON_FIELD = "non_field_errors"
+
+_LIFECYCLE_STAGE = re.compile(LIFECYCLE_STAGE_PATTERN)
+_email_validator = EmailValidator()
+
+
+class FieldInvalid(Exception):
+    """One field's value breaks a rule."""
+
+    def __init__(self, message: str, code: str = "invalid"):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class ContactInvalid(Exception):
+    """Input breaks one or more rules; ``errors`` maps an attr to ``[(code, message), …]``."""
+
+    def __init__(self, errors: dict[str, list[tuple[str, str]]]):
+        super().__init__(errors)
+        self.errors = errors
+
+
+def _string(value, *, max_length: int, allow_blank: bool = False) -> str:
+    if not isinstance(value, str):
+        raise FieldInvalid("Not a valid string.")
+    value = value.strip()
+    if not value and not allow_blank:
+        raise FieldInvalid("This field may not be blank.", "blank")
+    if len(value) > max_length:
+        raise FieldInvalid(f"Ensure this field has no more than {max_length} characters.", "max_length")
+    return value
+
+
+def clean_phone(value, region: str | None) -> PhoneNumber | None:
+    """E.164 or any written international form; a national form needs ``region``."""
+    if value is None:
+        return None
+    text = _string(value, max_length=PHONE_MAX_LENGTH)
+    try:
+        number = phonenumbers.parse(text, None if text.startswith("+") else region)
+    except phonenumbers.NumberParseException as exc:
+        if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE and not region:
+            raise FieldInvalid(
+                "Give the number in international form (+14155552671), or give `country` with a national number."
+            ) from None
+        raise FieldInvalid("Enter a valid phone number.") from None
+    if not phonenumbers.is_valid_number(number):
+        raise FieldInvalid("Enter a valid phone number.")
+    if number.extension:
+        # E.164 has no extensions and no message can be sent to one.
+        raise FieldInvalid("Phone extensions are not supported.")
+    phone = PhoneNumber(country_code=number.country_code, national_number=number.national_number)
+    phone.italian_leading_zero = number.italian_leading_zero
+    phone.number_of_leading_zeros = number.number_of_leading_zeros
+    return phone
+
+
+def clean_email(value) -> str | None:
+    if value is None:
+        return None
+    text = _string(value, max_length=EMAIL_MAX_LENGTH)
+    try:
+        _email_validator(text)
+    except DjangoValidationError:
+        raise FieldInvalid("Enter a valid email address.") from None
+    return text.lower()
+
+
+def clean_name(value) -> str:
+    return "" if value is None else _string(value, max_length=NAME_MAX_LENGTH, allow_blank=True)
+
+
+def clean_country(value) -> str | None:
+    if value is None:
+        return None
+    text = _string(value, max_length=2)
+    if text.upper() not in COUNTRIES:
+        raise FieldInvalid("Enter an ISO 3166-1 alpha-2 country code, such as US or TR.")
+    return text.upper()
+
+
+def clean_lifecycle_stage(value) -> str:
+    if value is None:
+        raise FieldInvalid("This field may not be null.", "null")
+    text = _string(value, max_length=32)
+    if not _LIFECYCLE_STAGE.match(text):
+        raise FieldInvalid("Use 1 to 32 of a-z, 0-9, _ and -.")
+    return text
+
+
+def clean_tags(value, attr: str = "tags") -> list[str]:
+    """1 to 64 characters each after trimming; duplicates dropped keeping the first; at most 100."""
+    if value is None:
+        raise FieldInvalid("This field may not be null.", "null")
+    if not isinstance(value, list):
+        raise FieldInvalid(f'Expected a list of items but got type "{type(value).__name__}".', "not_a_list")
+    tags, errors = [], {}
+    for index, item in enumerate(value):
+        try:
+            tags.append(_string(item, max_length=TAG_MAX_LENGTH))
+        except FieldInvalid as error:
+            errors[f"{attr}.{index}"] = [(error.code, error.message)]
+    if errors:
+        raise ContactInvalid(errors)
+    tags = list(dict.fromkeys(tags))
+    if len(tags) > TAGS_MAX_COUNT:
+        raise FieldInvalid(f"At most {TAGS_MAX_COUNT} tags are allowed.", "max_length")
+    return tags
+
+
+def metadata_size(metadata: dict) -> int:
+    return len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def check_metadata_limits(metadata: dict) -> None:
+    """The limits on a whole metadata object (after any merge)."""
+    if len(metadata) > METADATA_MAX_KEYS:
+        raise FieldInvalid(f"At most {METADATA_MAX_KEYS} keys are allowed.", "max_keys")
+    if metadata_size(metadata) > METADATA_MAX_BYTES:
+        raise FieldInvalid(f"Metadata must serialize to at most {METADATA_MAX_BYTES} bytes.", "too_large")
+
+
+def clean_metadata(value) -> dict:
+    """A JSON object patch: keys of 1 to 40 characters; the stored result (nulls removed) within the limits."""
+    if value is None:
+        raise FieldInvalid("This field may not be null.", "null")
+    if not isinstance(value, dict):
+        raise FieldInvalid("Must be a JSON object.")
+    message = f"Metadata keys must be 1 to {METADATA_KEY_MAX_LENGTH} characters."
+    if "" in value:
+        raise FieldInvalid(message, "invalid_key")
+    for key in value:
+        if len(key) > METADATA_KEY_MAX_LENGTH:
+            raise ContactInvalid({f"metadata.{key}": [("invalid_key", message)]})
+    check_metadata_limits({key: item for key, item in value.items() if item is not None})
+    return value
+
+
+def clean_preferences(value) -> dict[str, str]:
+    """A map of some channels to a status (importers; the API has its own endpoint)."""
+    if not isinstance(value, dict):
+        raise FieldInvalid("Must be a JSON object of channel statuses.")
+    for channel, status in value.items():
+        if channel not in CHANNELS:
+            raise ContactInvalid({f"preferences.{channel}": [("invalid", "Unknown channel.")]})
+        if status not in PREFERENCE_STATUSES:
+            raise ContactInvalid(
+                {f"preferences.{channel}": [("invalid_choice", f"Must be one of: {', '.join(PREFERENCE_STATUSES)}.")]}
+            )
+    return value
+
+
+_CLEANERS = {
+    "email": clean_email,
+    "first_name": clean_name,
+    "last_name": clean_name,
+    "country": clean_country,
+    "lifecycle_stage": clean_lifecycle_stage,
+    "tags": clean_tags,
+    "metadata": clean_metadata,
+}
+
+
+def clean_contact(data, *, stored_country: str | None = None, extra_fields: tuple[str, ...] = ()) -> dict:
+    """Validate a contact body (a partial update of what is stored, or of nothing).
+
+    Unknown fields are errors; read-only fields are dropped. A phone in
+    national form is read in the body's ``country``, else ``stored_country``.
+    Returns the cleaned fields present in ``data``; raises ``ContactInvalid``.
+    """
+    if not isinstance(data, dict):
+        raise ContactInvalid(
+            {NON_FIELD: [("invalid", f"Invalid data. Expected a dictionary, but got {type(data).__name__}.")]}
+        )
+    known = (*CONTACT_FIELDS, *READ_ONLY_FIELDS, *extra_fields)
+    unknown = [key for key in data if key not in known]
+    if unknown:
+        raise ContactInvalid({key: [("unknown_field", "Unknown field.")] for key in unknown})
+    cleaned, errors = {}, {}
+    for field, cleaner in _CLEANERS.items():
+        if field in data:
+            try:
+                cleaned[field] = cleaner(data[field])
+            except FieldInvalid as error:
+                errors[field] = [(error.code, error.message)]
+            except ContactInvalid as error:
+                errors.update(error.errors)
+    if "phone" in data and "country" not in errors:
+        region = cleaned.get("country", stored_country) if "country" in data else stored_country
+        try:
+            cleaned["phone"] = clean_phone(data["phone"], region)
+        except FieldInvalid as error:
+            errors["phone"] = [(error.code, error.message)]
+    if errors:
+        raise ContactInvalid(errors)
+    return cleaned

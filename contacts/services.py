@@ -7,11 +7,9 @@ and email is left to the database's unique constraints, so two parallel
 creates of one phone give one 201 and one 409, never two rows.
 """
 
-import phonenumbers
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Now
 from django.shortcuts import get_object_or_404
-from django_countries.data import COUNTRIES
 from rest_framework.exceptions import ValidationError
 
 from accounts.models import Account
@@ -20,7 +18,7 @@ from contacts.models import ActivityEvent, Contact
 from contacts.preferences import OPTED_OUT
 from contacts.search import search_columns
 from contacts.suppression import suppress_deleted_contact, suppressed_channels
-from contacts.validation import FieldInvalid, check_metadata_limits
+from contacts.validation import FieldInvalid, check_metadata_limits, country_from_phone
 from contacts_project.uniqueness import save_or_conflict
 
 _UNIQUE_FIELDS = {"contact_phone_unique": "phone", "contact_email_unique": "email"}
@@ -28,12 +26,6 @@ _SEARCHED_FIELDS = {"phone", "email", "first_name", "last_name"}
 PREFERENCE_UPDATED = "preference.updated"
 API_REASON = "api"
 SUPPRESSION_REASON = "suppression_list"
-
-
-def _derived_country(phone) -> str | None:
-    """The phone's ISO country, or None for non-geographic numbers (+800, +882…)."""
-    region = phonenumbers.region_code_for_number(phone) if phone is not None else None
-    return region if region in COUNTRIES else None
 
 
 def _refresh_search_columns(contact: Contact) -> None:
@@ -82,7 +74,7 @@ def contact_create(*, account: Account, data: dict) -> Contact:
     metadata = _merge_metadata({}, data.pop("metadata", {}))
     contact = Contact(account=account, metadata=metadata, **data)
     if not contact.country:
-        contact.country = _derived_country(contact.phone)
+        contact.country = country_from_phone(contact.phone)
     _require_identifier(contact)
     _refresh_search_columns(contact)
     suppressed = _apply_suppression(contact)
@@ -118,7 +110,7 @@ def contact_update(*, account: Account, contact_id: str, data: dict) -> Contact:
         except FieldInvalid as error:
             raise ValidationError({"metadata": [error.message]}, code=error.code) from None
     if data.get("phone") and "country" not in data and not contact.country:
-        data["country"] = _derived_country(data["phone"])
+        data["country"] = country_from_phone(data["phone"])
     changed = {field for field, value in data.items() if getattr(contact, field) != value}
     for field in changed:
         setattr(contact, field, data[field])

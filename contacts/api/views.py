@@ -1,16 +1,20 @@
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from django_filters.utils import translate_validation
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from contacts.api.filters import ActivityFilter, ContactFilter, OptoutFilter
 from contacts.api.serializers import (
+    ACTIVITY_TYPES,
     ActivityEventSerializer,
     ContactSerializer,
     ContactTagsSerializer,
     PreferencesSerializer,
     PreferencesUpdateSerializer,
 )
+from contacts.constants import CHANNELS
 from contacts.models import ActivityEvent, Contact
 from contacts.services import (
     activity_record,
@@ -22,6 +26,13 @@ from contacts.services import (
     contact_update,
 )
 from contacts_project.api.viewsets import AccountScopedViewSet
+
+ACTIVITY_PARAMETERS = [
+    OpenApiParameter("type", str, enum=ACTIVITY_TYPES, description="Exact event type."),
+    OpenApiParameter("channel", str, enum=CHANNELS, description="Exact channel."),
+    OpenApiParameter("since", OpenApiTypes.DATETIME, description="RFC 3339; events that occurred at or after."),
+    OpenApiParameter("until", OpenApiTypes.DATETIME, description="RFC 3339; events that occurred strictly before."),
+]
 
 
 @extend_schema_view(
@@ -116,6 +127,7 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         methods=["get"],
         summary="A contact's activity timeline",
         description="Newest `occurred_at` first.",
+        parameters=ACTIVITY_PARAMETERS,
         responses=ActivityEventSerializer(many=True),
     )
     @extend_schema(
@@ -128,13 +140,7 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         request=ActivityEventSerializer,
         responses={201: ActivityEventSerializer, 200: ActivityEventSerializer},
     )
-    @action(
-        detail=True,
-        methods=["get", "post"],
-        url_path="activity",
-        filterset_class=ActivityFilter,
-        keyset_ordering=("-occurred_at", "-id"),
-    )
+    @action(detail=True, methods=["get", "post"], url_path="activity", keyset_ordering=("-occurred_at", "-id"))
     def activity(self, request, pk):
         contact = self.get_object()
         if request.method == "POST":
@@ -146,6 +152,11 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
             return Response(
                 ActivityEventSerializer(event).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
             )
-        events = ActivityEvent.objects.for_account(self.account).filter(contact=contact)
-        page = self.paginate_queryset(self.filter_queryset(events))
+        # The timeline's filters are its own (the view's filterset is the contacts').
+        events = ActivityFilter(
+            request.query_params, ActivityEvent.objects.for_account(self.account).filter(contact=contact)
+        )
+        if not events.is_valid():
+            raise translate_validation(events.errors)
+        page = self.paginate_queryset(events.qs)
         return self.get_paginated_response(ActivityEventSerializer(page, many=True).data)

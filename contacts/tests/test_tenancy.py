@@ -4,16 +4,18 @@ Every route under ``v1/`` must be walked here: ``test_every_v1_route_has_a_tenan
 fails when an endpoint is added without a case in ``OBJECT_CASES`` or
 ``COLLECTION_CASES``.
 
-Account A (``account``/``api``) owns the victims: a contact, a list holding it
-and a segment whose rules name the list. Account B (``other_api``) attacks
-with A's ids in the path, the body, the query string and segment rules; every
-row of A, in every table with an ``account_id``, must stay byte-for-byte the same.
+Account A (``account``/``api``) owns the victims: a contact (with channel
+preferences and activity events, one a delivery receipt), a list holding it, a
+segment whose rules name the list, and the suppression entries left by a deleted
+opted-out contact. Account B (``other_api``) attacks with A's ids in the path,
+the body, the query string and segment rules; every row of A, in every table
+with an ``account_id``, must stay byte-for-byte the same.
 """
 
 from django.db import connection
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
-from contacts.models import Contact
+from contacts.models import ActivityEvent, Contact
 from contacts_project.api.views import not_found
 from lists.models import ContactList, ListMembership
 from segments.models import Segment
@@ -28,6 +30,16 @@ OBJECT_CASES = [
     ("post", "/v1/contacts/{contact}/tags", {"tags": ["pwned"]}),
     ("delete", "/v1/contacts/{contact}/tags/vip", None),
     ("delete", "/v1/contacts/{contact}/tags/absent", None),
+    ("get", "/v1/contacts/{contact}/activity", None),
+    ("post", "/v1/contacts/{contact}/activity", {"type": "message.sent", "channel": "sms", "data": {"owned": True}}),
+    # A's receipt (A_RECEIPT) again: must not answer 200 with A's stored event.
+    (
+        "post",
+        "/v1/contacts/{contact}/activity",
+        {"type": "message.delivered", "channel": "sms", "message_id": "msg_a1"},
+    ),
+    ("put", "/v1/contacts/{contact}/preferences", {"sms": "opted_out", "email": "opted_in"}),
+    ("put", "/v1/contacts/{contact}/preferences", {}),
     ("get", "/v1/contacts/lists/{list}", None),
     ("put", "/v1/contacts/lists/{list}", {"name": "Mallory", "description": "pwned"}),
     ("patch", "/v1/contacts/lists/{list}", {"name": "Mallory", "member_count": 0}),
@@ -51,6 +63,7 @@ OBJECT_CASES = [
 COLLECTION_CASES = [
     ("get", "/v1/contacts"),
     ("post", "/v1/contacts"),
+    ("get", "/v1/contacts/optouts"),
     ("get", "/v1/contacts/lists"),
     ("post", "/v1/contacts/lists"),
     ("get", "/v1/contacts/segments"),
@@ -67,7 +80,14 @@ MISSING_IDS = {
     "segment": "seg_AAAAAAAAAAAAAAAA",
 }
 # The tables the snapshot must at least cover (it discovers every table with an account_id).
-TENANT_TABLES = {"contacts_contact", "lists_contactlist", "lists_listmembership", "segments_segment"}
+TENANT_TABLES = {
+    "contacts_contact",
+    "contacts_activityevent",
+    "contacts_suppressionentry",
+    "lists_contactlist",
+    "lists_listmembership",
+    "segments_segment",
+}
 
 
 def _row(contact_id):
@@ -129,6 +149,8 @@ def _victim(make_contact):
 
 
 LISTS = "/v1/contacts/lists"
+OPTOUTS = "/v1/contacts/optouts"
+A_RECEIPT = {"type": "message.delivered", "channel": "sms", "message_id": "msg_a1", "data": {"secret": "A's data"}}
 SEGMENTS = "/v1/contacts/segments"
 
 
@@ -137,9 +159,20 @@ def _lists_rule(list_id, operator="contains"):
 
 
 def _world(api, make_contact, other_account):
-    """A's contact, list (holding it and one more) and segment (naming the list); and a contact of B."""
+    """A's contact (with activity and preferences), list (holding it and one more), segment (naming the
+    list) and a suppression entry; and a contact of B."""
     victim = _victim(make_contact)
     second = make_contact(email="charles@example.com", first_name="Charles", tags=["vip"])
+    response = api.put(
+        f"/v1/contacts/{victim.id}/preferences", {"email": "opted_out", "sms": "opted_in"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    event = api.post(f"/v1/contacts/{victim.id}/activity", A_RECEIPT, format="json")
+    assert event.status_code == 201, event.content
+    gone = make_contact(phone="+14155550199", email="gone@example.com", first_name="Gone")
+    response = api.put(f"/v1/contacts/{gone.id}/preferences", {"whatsapp": "opted_out"}, format="json")
+    assert response.status_code == 200, response.content
+    assert api.delete(f"/v1/contacts/{gone.id}").status_code == 204
     response = api.post(LISTS, {"name": "Newsletter", "description": "A's list"}, format="json")
     assert response.status_code == 201, response.content
     list_id = response.json()["id"]
@@ -153,12 +186,13 @@ def _world(api, make_contact, other_account):
         "second_contact": second.id,
         "list": list_id,
         "segment": response.json()["id"],
+        "event": event.json()["id"],
         "own_contact": own.id,
     }
 
 
 def _a_ids(world):
-    return [world[key] for key in ("contact", "second_contact", "list", "segment")]
+    return [world[key] for key in ("contact", "second_contact", "list", "segment", "event")]
 
 
 def _assert_leaks_none(response, world, where):
@@ -179,6 +213,9 @@ def test_other_account_gets_404_on_every_object_endpoint_and_changes_nothing(
     assert len(before["lists_contactlist"]) == 1
     assert len(before["lists_listmembership"]) == 2
     assert len(before["segments_segment"]) == 1
+    # Two preference.updated events and the receipt; the deleted contact's events went with it.
+    assert len(before["contacts_activityevent"]) == 3
+    assert len(before["contacts_suppressionentry"]) == 2  # whatsapp, for its phone and its email
 
     for method, template, body in OBJECT_CASES:
         response = _send(other_api, method, _fill(template, world), _fill(body, world))
@@ -221,6 +258,11 @@ INVALID_BODIES = [
     {"contact_ids": ["{contact}"]},
     {"rules": {"match": "some"}},
     {"rules": {"match": "all", "conditions": [{"field": "lists", "operator": "contains", "value": "{list}"}]}},
+    {"type": "preference.updated", "channel": "sms"},
+    {"type": "message.sent"},
+    {"type": "message.delivered", "channel": "sms", "message_id": "msg_a1", "data": []},
+    {"sms": "maybe"},
+    {"fax": "opted_out"},
 ]
 
 
@@ -499,6 +541,82 @@ def test_segment_counts_previews_and_members_never_include_another_accounts_cont
     assert [c["id"] for c in filtered.json()["data"]] == [world["own_contact"]]
     for response in (preview, created, members, detail, filtered):
         _assert_leaks_none(response, world, response.request["PATH_INFO"])
+    assert _rows(account) == before
+
+
+def test_optouts_never_show_another_accounts_contacts(account, other_account, api, other_api, make_contact):
+    world = _world(api, make_contact, other_account)
+    response = other_api.put(f"/v1/contacts/{world['own_contact']}/preferences", {"sms": "opted_out"}, format="json")
+    assert response.status_code == 200, response.content
+    before = _rows(account)
+    queries = [
+        ({}, [world["own_contact"]]),
+        ({"limit": 1}, [world["own_contact"]]),
+        ({"limit": 100}, [world["own_contact"]]),
+        ({"channel": "sms"}, [world["own_contact"]]),
+        ({"channel": "email"}, []),
+        ({"channel": "whatsapp"}, []),
+        ({"search": "ada"}, []),
+        ({"search": "lovelace"}, []),
+        ({"search": "ada@example.com"}, []),
+        ({"search": "example"}, [world["own_contact"]]),
+        ({"search": "2671"}, []),
+        ({"search": "+1 (415) 555-2671"}, []),
+        ({"search": "gone"}, []),
+        ({"search": "grace"}, [world["own_contact"]]),
+        ({"search": "ada", "channel": "email"}, []),
+        ({"search": "grace", "channel": "sms"}, [world["own_contact"]]),
+    ]
+
+    for params, expected in queries:
+        response = other_api.get(OPTOUTS, params)
+        assert response.status_code == 200, (params, response.content)
+        assert [contact["id"] for contact in response.json()["data"]] == expected, params
+        assert response.json()["has_more"] is False, params
+        _assert_leaks_none(response, world, params)
+    # The owner sees its own opt-out, so the empty answers above are about the account.
+    assert [c["id"] for c in api.get(OPTOUTS).json()["data"]] == [world["contact"]]
+    assert [c["id"] for c in api.get(OPTOUTS, {"channel": "email", "search": "ada"}).json()["data"]] == [
+        world["contact"]
+    ]
+    assert api.get(OPTOUTS, {"channel": "sms"}).json()["data"] == []
+    assert _rows(account) == before
+
+
+def test_another_accounts_receipt_with_the_same_message_id_is_a_new_event_of_its_own(
+    account, other_account, api, other_api, make_contact
+):
+    world = _world(api, make_contact, other_account)
+    before = _rows(account)
+    url = f"/v1/contacts/{world['own_contact']}/activity"
+
+    response = other_api.post(url, {**A_RECEIPT, "data": {}}, format="json")
+
+    assert response.status_code == 201, response.content
+    event = response.json()
+    assert event["id"] != world["event"]
+    assert event["data"] == {}
+    _assert_leaks_none(response, world, "post")
+    assert ActivityEvent.objects.get(pk=event["id"]).account_id == other_account.id
+    for params in ({}, {"type": "message.delivered"}, {"channel": "sms"}, {"since": "2000-01-01T00:00:00Z"}):
+        timeline = other_api.get(url, params)
+        assert timeline.status_code == 200, params
+        assert [item["id"] for item in timeline.json()["data"]] == [event["id"]], params
+        _assert_leaks_none(timeline, world, params)
+    assert _rows(account) == before
+
+
+def test_another_accounts_suppression_does_not_opt_out_a_new_contact(
+    account, other_account, api, other_api, make_contact
+):
+    _world(api, make_contact, other_account)
+    before = _rows(account)
+
+    response = other_api.post("/v1/contacts", {"phone": "+14155550199", "email": "gone@example.com"}, format="json")
+
+    assert response.status_code == 201, response.content
+    assert set(response.json()["preferences"].values()) == {"unset"}
+    assert other_api.get(OPTOUTS).json()["data"] == []
     assert _rows(account) == before
 
 

@@ -15,12 +15,15 @@ from django.conf import settings
 OPENAPI_MEDIA_TYPE = "application/vnd.oai.openapi"
 METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "trace"}
 
-# The endpoints served today (API.md §4, §7, §8), path parameters written as "{}".
+# The endpoints served today (API.md §4 to §8), path parameters written as "{}".
 CONTACT_OPERATIONS = {
     "/v1/contacts": {"get", "post"},
     "/v1/contacts/{}": {"get", "put", "patch", "delete"},
     "/v1/contacts/{}/tags": {"post"},
     "/v1/contacts/{}/tags/{}": {"delete"},
+    "/v1/contacts/{}/activity": {"get", "post"},
+    "/v1/contacts/{}/preferences": {"put"},
+    "/v1/contacts/optouts": {"get"},
     "/v1/contacts/lists": {"get", "post"},
     "/v1/contacts/lists/{}": {"get", "put", "patch", "delete"},
     "/v1/contacts/lists/{}/members": {"get", "post"},

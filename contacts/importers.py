@@ -1,0 +1,585 @@
+"""Bulk import of contacts from CSV or JSONL (API.md §9).
+
+The pipeline, built for millions of rows on a small machine:
+
+1. Reading and validating run in worker processes (``--workers``, default one
+   per core): each raw row goes through ``contacts.validation.clean_contact``,
+   the very rules the API applies, so a row the API would refuse is refused
+   here with the same reason. Workers get chunks through a bounded window, so
+   memory stays flat however long the file.
+2. The main process takes the cleaned rows in batches. Each batch is one
+   top-level transaction, committed on its own: a kill loses at most the batch
+   in flight, and a re-run converges because every row is an upsert.
+3. A batch locks the account's contacts it names (by id, phone or email) with
+   one ``SELECT … FOR UPDATE``, then matches each row in file order: by ``id``,
+   else by phone, else by email, else it is a new contact. Matching in Python
+   against the locked rows (rather than ``INSERT … ON CONFLICT``, which can
+   honour only one unique constraint) keeps that order exact and lets a later
+   row of the file update a contact an earlier row created.
+4. New contacts are written with ``COPY``; changed ones are ``COPY``-ed into a
+   temporary table and applied with one ``UPDATE … FROM``; preference events
+   go in with ``COPY`` too. A unique violation from a concurrent writer rolls
+   the batch back and the batch is matched again.
+
+Semantics: an empty CSV cell (or a missing JSONL key) leaves the stored value
+as it is; ``metadata`` merges into the stored object (a ``null`` value removes
+the key); ``tags`` replaces the set; ``preferences`` sets the channels given.
+New contacts whose phone or email is on the account's suppression list start
+opted out on those channels, whatever the file says.
+"""
+
+import csv
+import io
+import json
+import multiprocessing
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, connection, connections, transaction
+from psycopg.types.json import Jsonb
+from rest_framework.exceptions import ParseError, ValidationError
+
+from contacts.constants import CHANNELS, DEFAULT_LIFECYCLE_STAGE, UNSET
+from contacts.preferences import OPTED_OUT, statuses
+from contacts.search import search_columns
+from contacts.suppression import identifier_hashes
+from contacts.validation import (
+    CONTACT_FIELDS,
+    NON_FIELD,
+    ContactInvalid,
+    FieldInvalid,
+    check_metadata_limits,
+    clean_contact,
+    clean_preferences,
+    country_from_phone,
+)
+from contacts_project.api.parsers import check_json_document
+from contacts_project.ids import new_id
+
+COLUMNS = ("id", *CONTACT_FIELDS, "preferences", "created_at", "updated_at")
+IGNORED_COLUMNS = ("created_at", "updated_at")
+METADATA_PREFIX = "metadata."
+MAX_JSON_DEPTH = 64
+IMPORT_REASON = "import"
+SUPPRESSION_REASON = "suppression_list"
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be read (unknown columns, not UTF-8): nothing more is imported."""
+
+
+# --- Reading ---------------------------------------------------------------------
+
+
+def read_records(stream, fmt: str) -> Iterator[tuple[int, object]]:
+    """``(row number, raw record)`` for each data row; row 1 is the first row after a CSV header."""
+    if fmt == "csv":
+        reader = csv.DictReader(stream)
+        unknown = [
+            name
+            for name in reader.fieldnames or []
+            if name not in COLUMNS and not (name.startswith(METADATA_PREFIX) and len(name) > len(METADATA_PREFIX))
+        ]
+        if unknown:
+            raise ImportFileError(f"Unknown column(s): {', '.join(unknown)}. Columns are: {', '.join(COLUMNS)}.")
+        yield from enumerate(reader, start=1)
+    else:
+        for number, line in enumerate(stream, start=1):
+            if line.strip():
+                yield number, line
+
+
+def _json_cell(text: str, column: str):
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise ContactInvalid({column: [("invalid", "Not valid JSON.")]}) from None
+
+
+def _fields_from_csv(record: dict) -> dict:
+    """CSV cells to field values: empty cells are absent, JSON columns decoded, metadata.<key> folded in."""
+    fields, extra_metadata = {}, {}
+    for column, text in record.items():
+        if column is None:
+            raise ContactInvalid({NON_FIELD: [("invalid", "More cells than columns.")]})
+        if text is None or text == "" or column in IGNORED_COLUMNS:
+            continue
+        if column == "tags":
+            fields["tags"] = _json_cell(text, "tags") if text.lstrip().startswith("[") else text.split("|")
+        elif column in ("metadata", "preferences"):
+            fields[column] = _json_cell(text, column)
+        elif column.startswith(METADATA_PREFIX):
+            # A cell is read as JSON when it is JSON ("12" → 12, "true" → true), else as text.
+            try:
+                extra_metadata[column.removeprefix(METADATA_PREFIX)] = json.loads(text)
+            except ValueError:
+                extra_metadata[column.removeprefix(METADATA_PREFIX)] = text
+        else:
+            fields[column] = text
+    if extra_metadata:
+        if "metadata" in fields and not isinstance(fields["metadata"], dict):
+            raise ContactInvalid({"metadata": [("invalid", "Must be a JSON object.")]})
+        fields["metadata"] = {**fields.get("metadata", {}), **extra_metadata}
+    return fields
+
+
+def _fields_from_jsonl(line: str) -> dict:
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        raise ContactInvalid({NON_FIELD: [("invalid", "Not a valid JSON line.")]}) from None
+    if not isinstance(record, dict):
+        raise ContactInvalid({NON_FIELD: [("invalid", "Each line must be a JSON object.")]})
+    fields = {key: value for key, value in record.items() if key not in IGNORED_COLUMNS}
+    extra = {
+        key.removeprefix(METADATA_PREFIX): fields.pop(key) for key in list(fields) if key.startswith(METADATA_PREFIX)
+    }
+    if extra:
+        fields["metadata"] = {**(fields.get("metadata") or {}), **extra}
+    return fields
+
+
+# --- Validating (in worker processes) ------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One data row, validated: ``fields`` are clean contact fields, or ``errors`` say why not."""
+
+    number: int
+    given_id: str | None = None
+    fields: dict = field(default_factory=dict)
+    preferences: dict = field(default_factory=dict)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    # Worked out here, in the worker, for the row's own identifiers and names;
+    # the writer reuses them whenever the contact ends up with exactly those.
+    phone: str | None = None
+    derived_country: str | None = None
+    basis: tuple = ()
+    search: dict = field(default_factory=dict)
+    hashes: list[str] = field(default_factory=list)
+
+
+def clean_row(number: int, raw, fmt: str) -> Row:
+    row = Row(number)
+    try:
+        fields = _fields_from_csv(raw) if fmt == "csv" else _fields_from_jsonl(raw)
+        try:
+            check_json_document(fields, max_depth=MAX_JSON_DEPTH)
+        except ValidationError as error:
+            attr, messages = next(iter(error.detail.items()))
+            raise ContactInvalid({attr: [("invalid", str(messages[0]))]}) from None
+        except ParseError as error:
+            raise ContactInvalid({NON_FIELD: [("invalid", str(error.detail))]}) from None
+        given_id = fields.pop("id", None)
+        if given_id is not None and not isinstance(given_id, str):
+            raise ContactInvalid({"id": [("invalid", "Not a valid string.")]})
+        preferences = fields.pop("preferences", None)
+        row.fields = clean_contact(fields)
+        if preferences is not None:
+            try:
+                row.preferences = clean_preferences(preferences)
+            except FieldInvalid as error:
+                raise ContactInvalid({"preferences": [(error.code, error.message)]}) from None
+        row.given_id = given_id or None
+        _precompute(row)
+    except ContactInvalid as error:
+        row.errors = [
+            (None if attr == NON_FIELD else attr, message)
+            for attr, problems in error.errors.items()
+            for _, message in problems
+        ]
+        row.fields = {}
+    return row
+
+
+def _precompute(row: Row) -> None:
+    fields = row.fields
+    phone = fields.get("phone")
+    row.phone = str(phone) if phone else None
+    row.derived_country = country_from_phone(phone) if phone else None
+    email, first_name, last_name = fields.get("email"), fields.get("first_name", ""), fields.get("last_name", "")
+    row.basis = (row.phone, email, first_name, last_name)
+    row.search = search_columns(phone=phone, email=email, first_name=first_name, last_name=last_name)
+    row.hashes = identifier_hashes(phone=row.phone, email=email)
+
+
+def _clean_chunk(chunk: list, fmt: str) -> list[Row]:
+    return [clean_row(number, raw, fmt) for number, raw in chunk]
+
+
+def _chunks(records: Iterable, size: int) -> Iterator[list]:
+    chunk = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def validated_rows(records: Iterable, fmt: str, *, workers: int, chunk_size: int = 1000) -> Iterator[Row]:
+    """Validated rows in file order, validation spread over ``workers`` processes."""
+    if workers <= 1:
+        for chunk in _chunks(records, chunk_size):
+            yield from _clean_chunk(chunk, fmt)
+        return
+    # The pool's feeder thread would read the whole file ahead; a semaphore
+    # keeps at most a few chunks per worker in flight.
+    window = threading.BoundedSemaphore(workers * 4)
+
+    def bounded():
+        for chunk in _chunks(records, chunk_size):
+            window.acquire()
+            yield chunk
+
+    # Forked workers must not share the parent's database sockets.
+    connections.close_all()
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        for rows in pool.imap(_validate_chunk, ((chunk, fmt) for chunk in bounded())):
+            window.release()
+            yield from rows
+
+
+def _validate_chunk(task) -> list[Row]:
+    chunk, fmt = task
+    return _clean_chunk(chunk, fmt)
+
+
+# --- Writing (main process) ------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    errors: list[tuple[int, str | None, str]] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return self.created + self.updated + self.unchanged + self.skipped
+
+
+@dataclass
+class _Target:
+    """A contact as the batch sees it: stored (``original``) or created by an earlier row."""
+
+    id: str
+    values: dict
+    original: dict | None  # None when created in this batch
+    events: list[tuple[str, str, str, str]] = field(default_factory=list)  # channel, old, new, reason
+    row: Row | None = None  # the last row applied, whose precomputed columns may fit
+
+    def identity(self) -> tuple:
+        values = self.values
+        return (values["phone"], values["email"], values["first_name"], values["last_name"])
+
+    def search_columns(self) -> dict:
+        if self.row is not None and self.row.basis == self.identity():
+            return self.row.search
+        values = self.values
+        return search_columns(
+            phone=values["phone"], email=values["email"], first_name=values["first_name"], last_name=values["last_name"]
+        )
+
+    def identifier_hashes(self) -> list[str]:
+        if self.row is not None and self.row.basis[:2] == self.identity()[:2]:
+            return self.row.hashes
+        return identifier_hashes(phone=self.values["phone"], email=self.values["email"])
+
+
+_SELECT_TARGETS = """
+SELECT id, phone, email, first_name, last_name, country, lifecycle_stage, tags, metadata, preferences
+  FROM contacts_contact
+ WHERE account_id = %(account)s
+   AND (id = ANY(%(ids)s) OR phone = ANY(%(phones)s) OR email = ANY(%(emails)s))
+"""
+_INSERT_COLUMNS = (
+    "id, account_id, phone, email, first_name, last_name, country, lifecycle_stage, tags, metadata, preferences, "
+    "search_vector, phone_digits, phone_national"
+)
+_UPDATE_TABLE = "import_contact_updates"
+_CREATE_UPDATE_TABLE = f"""
+CREATE TEMP TABLE IF NOT EXISTS {_UPDATE_TABLE} (
+    id text PRIMARY KEY, phone text, email text, first_name text, last_name text, country text,
+    lifecycle_stage text, tags text[], metadata jsonb, preferences jsonb,
+    search_vector tsvector, phone_digits text, phone_national text
+) ON COMMIT DELETE ROWS
+"""
+_APPLY_UPDATES = f"""
+UPDATE contacts_contact AS c
+   SET phone = u.phone, email = u.email, first_name = u.first_name, last_name = u.last_name,
+       country = u.country, lifecycle_stage = u.lifecycle_stage, tags = u.tags, metadata = u.metadata,
+       preferences = u.preferences, search_vector = u.search_vector, phone_digits = u.phone_digits,
+       phone_national = u.phone_national, updated_at = statement_timestamp()
+  FROM {_UPDATE_TABLE} AS u
+ WHERE c.id = u.id AND c.account_id = %s
+"""
+
+
+class ContactImporter:
+    """Upserts validated rows into one account, batch by batch (see the module docstring)."""
+
+    MAX_BATCH_ATTEMPTS = 3
+
+    def __init__(self, account, *, dry_run: bool = False, batch_size: int = 5000):
+        self.account = account
+        self.dry_run = dry_run
+        self.batch_size = batch_size
+        self.summary = Summary()
+
+    def run(self, rows: Iterable[Row], progress=None) -> Summary:
+        with connection.cursor() as cursor:
+            # Bulk work may take longer than an API request is allowed to.
+            cursor.execute("SET statement_timeout = 0")
+        for batch in _chunks(rows, self.batch_size):
+            self._import_batch(batch)
+            if progress is not None:
+                progress(len(batch))
+        return self.summary
+
+    def _import_batch(self, batch: list[Row]) -> None:
+        valid = []
+        for row in batch:
+            if row.errors:
+                self._skip(row, row.errors)
+            else:
+                valid.append(row)
+        for attempt in range(1, self.MAX_BATCH_ATTEMPTS + 1):
+            try:
+                with transaction.atomic():
+                    outcome = self._match_and_write(valid)
+                break
+            except IntegrityError:
+                # A concurrent writer took a phone or email between our lock
+                # and our COPY; match the batch again against what is stored.
+                if attempt == self.MAX_BATCH_ATTEMPTS:
+                    raise
+        for row, errors in outcome["skipped"]:
+            self._skip(row, errors)
+        self.summary.created += outcome["created"]
+        self.summary.updated += outcome["updated"]
+        self.summary.unchanged += outcome["unchanged"]
+
+    def _skip(self, row: Row, errors) -> None:
+        self.summary.skipped += 1
+        self.summary.errors.extend((row.number, attr, message) for attr, message in errors)
+
+    # Matching ------------------------------------------------------------------------
+
+    def _load_targets(self, rows: list[Row]) -> list[_Target]:
+        params = {
+            "account": self.account.pk,
+            "ids": [row.given_id for row in rows if row.given_id],
+            "phones": [row.phone for row in rows if row.phone],
+            "emails": [row.fields["email"] for row in rows if row.fields.get("email")],
+        }
+        sql = _SELECT_TARGETS + ("" if self.dry_run else " ORDER BY id FOR UPDATE")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            names = [column.name for column in cursor.description]
+            stored = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+        for values in stored:
+            # Django's psycopg setup hands JSONB over as text.
+            values["metadata"] = json.loads(values["metadata"])
+            values["preferences"] = json.loads(values["preferences"])
+        return [_Target(id=values.pop("id"), values=values, original=dict(values)) for values in stored]
+
+    def _match_and_write(self, rows: list[Row]) -> dict:
+        targets = self._load_targets(rows)
+        by_id = {target.id: target for target in targets}
+        by_phone = {target.values["phone"]: target for target in targets if target.values["phone"]}
+        by_email = {target.values["email"]: target for target in targets if target.values["email"]}
+        skipped, touched = [], {}
+        for row in rows:
+            phone, email = row.phone, row.fields.get("email")
+            target = (
+                by_id.get(row.given_id)
+                or (by_phone.get(phone) if phone else None)
+                or (by_email.get(email) if email else None)
+            )
+            if target is None:
+                if not phone and not email:
+                    reason = "No contact with this id in the account, and no phone or email to create one."
+                    skipped.append((row, [("id" if row.given_id else "phone", reason)]))
+                    continue
+                target = _Target(id=new_id("con"), values=_new_contact_values(), original=None)
+            errors = self._apply(row, target, phone, email, by_phone, by_email)
+            if errors:
+                skipped.append((row, errors))
+                continue
+            by_id[target.id] = target
+            touched[target.id] = target
+        created = [target for target in touched.values() if target.original is None]
+        changed = [
+            target for target in touched.values() if target.original is not None and target.values != target.original
+        ]
+        self._apply_suppression(created, changed)
+        if not self.dry_run:
+            self._write(created, changed)
+        return {
+            "created": len(created),
+            "updated": len(changed),
+            "unchanged": len(touched) - len(created) - len(changed),
+            "skipped": skipped,
+        }
+
+    def _apply(self, row: Row, target: _Target, phone, email, by_phone, by_email) -> list:
+        """Apply a row to its target; on a problem leave the target as it was and return errors."""
+        values = dict(target.values)
+        fields = row.fields
+        for name in ("first_name", "last_name", "country", "lifecycle_stage", "tags", "email"):
+            if name in fields:
+                values[name] = fields[name]
+        if "phone" in fields:
+            values["phone"] = phone
+        if "metadata" in fields:
+            merged = {**values["metadata"], **fields["metadata"]}
+            values["metadata"] = {key: value for key, value in merged.items() if value is not None}
+            if target.values["metadata"]:  # the row's own metadata was checked when validated
+                try:
+                    check_metadata_limits(values["metadata"])
+                except FieldInvalid as error:
+                    return [("metadata", error.message)]
+        if phone and "country" not in fields and not values["country"]:
+            values["country"] = row.derived_country
+        for name, index in (("phone", by_phone), ("email", by_email)):
+            holder = index.get(values[name]) if values[name] else None
+            if holder is not None and holder is not target:
+                return [(name, f"Another contact has this {name}: {holder.id}.")]
+        if not values["phone"] and not values["email"]:
+            return [("phone", "A contact needs a phone or an email.")]
+        events = []
+        if row.preferences:
+            stored = dict(values["preferences"])
+            for channel, status in row.preferences.items():
+                old = stored.get(channel, UNSET)
+                if old != status:
+                    events.append((channel, old, status, IMPORT_REASON))
+                if status == UNSET:
+                    stored.pop(channel, None)
+                else:
+                    stored[channel] = status
+            values["preferences"] = stored
+        for name, index in (("phone", by_phone), ("email", by_email)):
+            old = target.values[name]
+            if old and old != values[name] and index.get(old) is target:
+                del index[old]
+            if values[name]:
+                index[values[name]] = target
+        target.values = values
+        target.events.extend(events)
+        target.row = row
+        return []
+
+    def _apply_suppression(self, created: list[_Target], changed: list[_Target]) -> None:
+        """Opt out contacts whose phone or email was suppressed: new ones, and ones that took a new identifier."""
+        candidates = created + [
+            target
+            for target in changed
+            if (target.values["phone"], target.values["email"]) != (target.original["phone"], target.original["email"])
+        ]
+        if not candidates:
+            return
+        hashes = {target.id: target.identifier_hashes() for target in candidates}
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT identifier_hash, channel FROM contacts_suppressionentry "
+                "WHERE account_id = %s AND identifier_hash = ANY(%s)",
+                [self.account.pk, [value for values in hashes.values() for value in values]],
+            )
+            channels_by_hash = {}
+            for identifier_hash, channel in cursor.fetchall():
+                channels_by_hash.setdefault(identifier_hash, set()).add(channel)
+        for target in candidates:
+            channels = set().union(*(channels_by_hash.get(value, set()) for value in hashes[target.id]))
+            current = statuses(target.values["preferences"])
+            for channel in sorted(channels & set(CHANNELS)):
+                if current[channel] != OPTED_OUT:
+                    target.values["preferences"] = {**target.values["preferences"], channel: OPTED_OUT}
+                    target.events.append((channel, current[channel], OPTED_OUT, SUPPRESSION_REASON))
+
+    # Writing -----------------------------------------------------------------------
+
+    def _row(self, target: _Target) -> tuple:
+        values = target.values
+        columns = target.search_columns()
+        return (
+            target.id,
+            values["phone"],
+            values["email"],
+            values["first_name"],
+            values["last_name"],
+            values["country"],
+            values["lifecycle_stage"],
+            values["tags"],
+            Jsonb(values["metadata"]),
+            Jsonb(values["preferences"]),
+            columns["search_vector"],
+            columns["phone_digits"],
+            columns["phone_national"],
+        )
+
+    def _write(self, created: list[_Target], changed: list[_Target]) -> None:
+        account_id = self.account.pk
+        with connection.cursor() as cursor:
+            raw = cursor.cursor  # psycopg's cursor, for COPY
+            if created:
+                with raw.copy(f"COPY contacts_contact ({_INSERT_COLUMNS}) FROM STDIN") as copy:
+                    for target in created:
+                        row = self._row(target)
+                        copy.write_row((row[0], account_id, *row[1:]))
+            if changed:
+                cursor.execute(_CREATE_UPDATE_TABLE)
+                with raw.copy(f"COPY {_UPDATE_TABLE} FROM STDIN") as copy:
+                    for target in changed:
+                        copy.write_row(self._row(target))
+                cursor.execute(_APPLY_UPDATES, [account_id])
+            events = [(target, event) for target in created + changed for event in target.events]
+            if events:
+                with raw.copy(
+                    "COPY contacts_activityevent (id, account_id, contact_id, type, channel, data) FROM STDIN"
+                ) as copy:
+                    for target, (channel, old, new, reason) in events:
+                        data = {"old_status": old, "new_status": new, "api_key_id": None, "reason": reason}
+                        copy.write_row(
+                            (new_id("act"), account_id, target.id, "preference.updated", channel, Jsonb(data))
+                        )
+
+
+def _new_contact_values() -> dict:
+    return {
+        "phone": None,
+        "email": None,
+        "first_name": "",
+        "last_name": "",
+        "country": None,
+        "lifecycle_stage": DEFAULT_LIFECYCLE_STAGE,
+        "tags": [],
+        "metadata": {},
+        "preferences": {},
+    }
+
+
+def open_text(path: str, stdin) -> io.TextIOBase:
+    """The input as UTF-8 text (a BOM is skipped); ``-`` is standard input."""
+    if path == "-":
+        return io.TextIOWrapper(stdin.buffer if hasattr(stdin, "buffer") else stdin, encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+def count_data_rows(path: str, fmt: str) -> int | None:
+    """About how many rows a file holds (its lines), for the progress bar's ETA; None for stdin."""
+    if path == "-":
+        return None
+    lines, last = 0, b"\n"
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    lines += last != b"\n"
+    return max(lines - (1 if fmt == "csv" else 0), 0)

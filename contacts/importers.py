@@ -30,7 +30,6 @@ opted out on those channels, whatever the file says.
 
 import csv
 import io
-import json
 import multiprocessing
 import threading
 from collections.abc import Iterable, Iterator
@@ -53,8 +52,9 @@ from contacts.validation import (
     clean_contact,
     clean_preferences,
     country_from_phone,
+    e164,
 )
-from contacts_project.api.parsers import check_json_document
+from contacts_project.api.parsers import check_json_document, strict_json_loads
 from contacts_project.ids import new_id
 
 COLUMNS = ("id", *CONTACT_FIELDS, "preferences", "created_at", "updated_at")
@@ -92,7 +92,7 @@ def read_records(stream, fmt: str) -> Iterator[tuple[int, object]]:
 
 def _json_cell(text: str, column: str):
     try:
-        return json.loads(text)
+        return strict_json_loads(text)
     except (ValueError, RecursionError):
         raise ContactInvalid({column: [("invalid", "Not valid JSON.")]}) from None
 
@@ -112,7 +112,7 @@ def _fields_from_csv(record: dict) -> dict:
         elif column.startswith(METADATA_PREFIX):
             # A cell is read as JSON when it is JSON ("12" → 12, "true" → true), else as text.
             try:
-                extra_metadata[column.removeprefix(METADATA_PREFIX)] = json.loads(text)
+                extra_metadata[column.removeprefix(METADATA_PREFIX)] = strict_json_loads(text)
             except ValueError:
                 extra_metadata[column.removeprefix(METADATA_PREFIX)] = text
         else:
@@ -126,7 +126,7 @@ def _fields_from_csv(record: dict) -> dict:
 
 def _fields_from_jsonl(line: str) -> dict:
     try:
-        record = json.loads(line)
+        record = strict_json_loads(line)
     except (ValueError, RecursionError):
         raise ContactInvalid({NON_FIELD: [("invalid", "Not a valid JSON line.")]}) from None
     if not isinstance(record, dict):
@@ -197,7 +197,7 @@ def clean_row(number: int, raw, fmt: str) -> Row:
 def _precompute(row: Row) -> None:
     fields = row.fields
     phone = fields.get("phone")
-    row.phone = str(phone) if phone else None
+    row.phone = e164(phone)
     row.derived_country = country_from_phone(phone) if phone else None
     email, first_name, last_name = fields.get("email"), fields.get("first_name", ""), fields.get("last_name", "")
     row.basis = (row.phone, email, first_name, last_name)
@@ -385,8 +385,8 @@ class ContactImporter:
             stored = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
         for values in stored:
             # Django's psycopg setup hands JSONB over as text.
-            values["metadata"] = json.loads(values["metadata"])
-            values["preferences"] = json.loads(values["preferences"])
+            values["metadata"] = strict_json_loads(values["metadata"])
+            values["preferences"] = strict_json_loads(values["preferences"])
         return [_Target(id=values.pop("id"), values=values, original=dict(values)) for values in stored]
 
     def _match_and_write(self, rows: list[Row]) -> dict:
@@ -395,6 +395,9 @@ class ContactImporter:
         by_phone = {target.values["phone"]: target for target in targets if target.values["phone"]}
         by_email = {target.values["email"]: target for target in targets if target.values["email"]}
         skipped, touched = [], {}
+        # Counted per row: a later row of the batch that changes a contact an
+        # earlier row created is an update, one that changes nothing unchanged.
+        counts = {"created": 0, "updated": 0, "unchanged": 0}
         for row in rows:
             phone, email = row.phone, row.fields.get("email")
             target = (
@@ -408,10 +411,13 @@ class ContactImporter:
                     skipped.append((row, [("id" if row.given_id else "phone", reason)]))
                     continue
                 target = _Target(id=new_id("con"), values=_new_contact_values(), original=None)
+            is_new = target.id not in by_id
+            before = target.values
             errors = self._apply(row, target, phone, email, by_phone, by_email)
             if errors:
                 skipped.append((row, errors))
                 continue
+            counts["created" if is_new else "updated" if target.values != before else "unchanged"] += 1
             by_id[target.id] = target
             touched[target.id] = target
         created = [target for target in touched.values() if target.original is None]
@@ -421,12 +427,7 @@ class ContactImporter:
         self._apply_suppression(created, changed)
         if not self.dry_run:
             self._write(created, changed)
-        return {
-            "created": len(created),
-            "updated": len(changed),
-            "unchanged": len(touched) - len(created) - len(changed),
-            "skipped": skipped,
-        }
+        return {**counts, "skipped": skipped}
 
     def _apply(self, row: Row, target: _Target, phone, email, by_phone, by_email) -> list:
         """Apply a row to its target; on a problem leave the target as it was and return errors."""
@@ -535,6 +536,8 @@ class ContactImporter:
                         copy.write_row((row[0], account_id, *row[1:]))
             if changed:
                 cursor.execute(_CREATE_UPDATE_TABLE)
+                # Emptied on commit; emptied here too in case a caller holds an outer transaction.
+                cursor.execute(f"TRUNCATE {_UPDATE_TABLE}")
                 with raw.copy(f"COPY {_UPDATE_TABLE} FROM STDIN") as copy:
                     for target in changed:
                         copy.write_row(self._row(target))

@@ -71,7 +71,7 @@ def search_columns(*, phone, email: str | None, first_name: str, last_name: str)
     lexemes = contact_lexemes(first_name=first_name, last_name=last_name, email=email)
     number = phone if isinstance(phone, phonenumbers.PhoneNumber) else None
     if phone and number is None:
-        number = phonenumbers.parse(str(phone), None)
+        number = phonenumbers.parse(phone, None)
     return {
         "search_vector": " ".join(_quote(lexeme) for lexeme in lexemes) or None,
         "phone_digits": phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:] if number else None,

@@ -18,6 +18,7 @@ from django.conf import settings
 
 from contacts.models import SuppressionEntry
 from contacts.preferences import OPTED_OUT
+from contacts.validation import e164
 
 
 def identifier_hashes(*, phone, email: str | None) -> list[str]:
@@ -25,7 +26,7 @@ def identifier_hashes(*, phone, email: str | None) -> list[str]:
     key = settings.CONTACTS_HMAC_KEY.encode()
     values = []
     if phone:
-        values.append(f"phone:{phone}")
+        values.append(f"phone:{e164(phone)}")
     if email:
         values.append(f"email:{email.lower()}")
     return [hmac.new(key, value.encode(), hashlib.sha256).hexdigest() for value in values]

@@ -110,6 +110,15 @@ def _region(country_code: int, national_number: int, leading_zeros: int | None) 
     return phonenumbers.region_code_for_number(number)
 
 
+def e164(phone) -> str | None:
+    """A phone as E.164 text. ``str()`` of a PhoneNumber re-validates it (a costly region lookup)."""
+    if not phone:
+        return None
+    if isinstance(phone, phonenumbers.PhoneNumber):
+        return phonenumbers.format_number(phone, phonenumbers.PhoneNumberFormat.E164)
+    return str(phone)
+
+
 def country_from_phone(phone) -> str | None:
     """The phone's ISO country, or None for non-geographic numbers (+800, +882…)."""
     if phone is None:

@@ -17,7 +17,7 @@ from contacts.constants import (
     TAGS_MAX_COUNT,
 )
 from contacts.models import ActivityEvent, Contact
-from contacts.validation import ContactInvalid, clean_contact, metadata_size
+from contacts.validation import ContactInvalid, clean_contact, e164, metadata_size
 from contacts_project.api.serializers import StrictCharField, StrictFieldsMixin
 
 
@@ -130,7 +130,7 @@ class ContactSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        data["phone"] = str(instance.phone) if instance.phone else None
+        data["phone"] = e164(instance.phone)
         return data
 
 

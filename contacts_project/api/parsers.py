@@ -35,6 +35,11 @@ def _finite_float(text):
     return value
 
 
+def strict_json_loads(text: str):
+    """``json.loads`` that refuses NaN, Infinity and numbers out of range (not JSON; not storable)."""
+    return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 def _check_text(text: str, path: tuple[str, ...]) -> None:
     match = _INVALID_TEXT.search(text)
     if match:
@@ -74,7 +79,7 @@ class StrictJSONParser(BaseParser):
         except UnicodeDecodeError as exc:
             raise ParseError(f"Request body is not valid UTF-8 (byte {exc.start}).") from None
         try:
-            data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+            data = strict_json_loads(text)
         except RecursionError:
             raise ParseError(f"JSON is nested deeper than {settings.API_MAX_JSON_DEPTH} levels.") from None
         except ValueError as exc:

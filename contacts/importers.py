@@ -235,8 +235,11 @@ def validated_rows(records: Iterable, fmt: str, *, workers: int, chunk_size: int
             window.acquire()
             yield chunk
 
-    # Forked workers must not share the parent's database sockets.
-    connections.close_all()
+    # Forked workers never touch the database (and leave through os._exit, so
+    # no finalizer closes a shared socket); closing first is still cleaner,
+    # unless a caller's transaction is open on the connection.
+    if not connection.in_atomic_block:
+        connections.close_all()
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         for rows in pool.imap(_validate_chunk, ((chunk, fmt) for chunk in bounded())):
             window.release()

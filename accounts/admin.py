@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 
 from accounts.models import Account, ApiKey
 from accounts.services import api_keys_revoke
+from contacts_project.admin import OperatorAdmin, summarized_deletion
 
 
 class ApiKeyInline(admin.TabularInline):
@@ -17,15 +18,21 @@ class ApiKeyInline(admin.TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(OperatorAdmin):
     list_display = ["name", "id", "created_at"]
     search_fields = ["name", "id"]
     readonly_fields = ["id", "created_at"]
     inlines = [ApiKeyInline]
 
+    def get_deleted_objects(self, objs, request):
+        # Listing an account's cascade would list every contact and event it has.
+        return summarized_deletion(
+            objs, cascade_note="with all its contacts, lists, segments, activity, suppression entries and API keys"
+        )
+
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(OperatorAdmin):
     """Keys are created here or by ``create_api_key``; the plaintext is shown once, the hash never."""
 
     list_display = ["id", "account", "name", "prefix", "created_at", "revoked_at"]

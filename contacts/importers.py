@@ -198,7 +198,7 @@ def _precompute(row: Row) -> None:
     fields = row.fields
     phone = fields.get("phone")
     row.phone = e164(phone)
-    row.derived_country = country_from_phone(phone) if phone else None
+    row.derived_country = country_from_phone(phone)
     email, first_name, last_name = fields.get("email"), fields.get("first_name", ""), fields.get("last_name", "")
     row.basis = (row.phone, email, first_name, last_name)
     row.search = search_columns(phone=phone, email=email, first_name=first_name, last_name=last_name)

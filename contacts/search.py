@@ -70,12 +70,12 @@ def search_columns(*, phone, email: str | None, first_name: str, last_name: str)
     """Values of the search columns for a contact with these fields."""
     lexemes = contact_lexemes(first_name=first_name, last_name=last_name, email=email)
     number = phone if isinstance(phone, phonenumbers.PhoneNumber) else None
-    if phone and number is None:
+    if number is None and phone:
         number = phonenumbers.parse(phone, None)
     return {
         "search_vector": " ".join(_quote(lexeme) for lexeme in lexemes) or None,
-        "phone_digits": phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:] if number else None,
-        "phone_national": phonenumbers.national_significant_number(number) if number else None,
+        "phone_digits": phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:] if number is not None else None,
+        "phone_national": phonenumbers.national_significant_number(number) if number is not None else None,
     }
 
 

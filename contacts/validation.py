@@ -111,12 +111,17 @@ def _region(country_code: int, national_number: int, leading_zeros: int | None) 
 
 
 def e164(phone) -> str | None:
-    """A phone as E.164 text. ``str()`` of a PhoneNumber re-validates it (a costly region lookup)."""
-    if not phone:
+    """A phone as E.164 text.
+
+    phonenumber_field's PhoneNumber re-validates itself (a region lookup that
+    tries ~25 regions for +1 numbers) in ``str()``, ``==`` and even in a truth
+    test (``len()`` formats it): test it against None and format it here.
+    """
+    if phone is None:
         return None
     if isinstance(phone, phonenumbers.PhoneNumber):
         return phonenumbers.format_number(phone, phonenumbers.PhoneNumberFormat.E164)
-    return str(phone)
+    return str(phone) or None
 
 
 def country_from_phone(phone) -> str | None:

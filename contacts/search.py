@@ -72,14 +72,11 @@ def search_columns(*, phone, email: str | None, first_name: str, last_name: str)
     number = phone if isinstance(phone, phonenumbers.PhoneNumber) else None
     if number is None and phone:
         number = phonenumbers.parse(phone, None)
+    vector = " ".join(_quote(lexeme) for lexeme in lexemes) or None
     if number is None:
-        return {
-            "search_vector": " ".join(_quote(lexeme) for lexeme in lexemes) or None,
-            "phone_digits": None,
-            "phone_national": None,
-        }
+        return {"search_vector": vector, "phone_digits": None, "phone_national": None}
     return {
-        "search_vector": " ".join(_quote(lexeme) for lexeme in lexemes) or None,
+        "search_vector": vector,
         "phone_digits": phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:],
         "phone_national": phonenumbers.national_significant_number(number),
     }

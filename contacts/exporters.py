@@ -21,7 +21,7 @@ phone, email or country. Both formats list contacts newest first
 (``created_at`` desc, ``id`` desc), like the API.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from django.db import connection
 from django.db.models import QuerySet
@@ -163,6 +163,18 @@ def export_statement(*, contacts: QuerySet, fmt: str) -> tuple[str, tuple]:
     return statement, (COMPACT_JSON_PATTERN, *inner_params)
 
 
+def export_rows(*, contacts: QuerySet, fmt: str) -> Iterator[bytes]:
+    """``contacts`` as UTF-8 CSV lines (a header first) or JSONL lines, one ``bytes`` per row, streamed."""
+    statement, params = export_statement(contacts=contacts, fmt=fmt)
+    if fmt == "csv":
+        yield (",".join(EXPORT_COLUMNS) + "\n").encode()
+    # The psycopg cursor itself (``cursor.cursor``): Django's debug wrapper of
+    # copy() takes no parameters. A COPY's parameters are merged client-side.
+    with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
+        # Copy-out sends exactly one message per row.
+        yield from copy
+
+
 def export_contacts(
     *, contacts: QuerySet, fmt: str, write: Callable[[bytes], object], on_rows: Callable[[int], None] | None = None
 ) -> int:
@@ -171,19 +183,15 @@ def export_contacts(
     ``write`` receives each row's bytes as PostgreSQL sends them (one row per
     call); ``on_rows(n)`` is called every ``REPORT_EVERY`` rows and at the end.
     """
-    statement, params = export_statement(contacts=contacts, fmt=fmt)
+    lines = export_rows(contacts=contacts, fmt=fmt)
     if fmt == "csv":
-        write((",".join(EXPORT_COLUMNS) + "\n").encode())
+        write(next(lines))  # the header is not a row
     rows = 0
-    # The psycopg cursor itself (``cursor.cursor``): Django's debug wrapper of
-    # copy() takes no parameters. A COPY's parameters are merged client-side.
-    with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
-        # Copy-out sends exactly one message per row.
-        for row in copy:
-            write(row)
-            rows += 1
-            if on_rows is not None and rows % REPORT_EVERY == 0:
-                on_rows(REPORT_EVERY)
+    for line in lines:
+        write(line)
+        rows += 1
+        if on_rows is not None and rows % REPORT_EVERY == 0:
+            on_rows(REPORT_EVERY)
     if on_rows is not None and rows % REPORT_EVERY:
         on_rows(rows % REPORT_EVERY)
     return rows

@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.contrib.admin.utils import quote
 from django.urls import reverse
 
-from contacts.admin import CSV_COLUMNS
+from contacts.exporters import EXPORT_COLUMNS as CSV_COLUMNS
 from contacts.models import ActivityEvent, Contact, SuppressionEntry
 from contacts.services import activity_record, contact_set_preferences
 from contacts.suppression import identifier_hashes
@@ -621,7 +621,7 @@ def test_export_csv_streams_the_selected_contacts(admin_client, account, make_co
         ],
     }
     newest_first = sorted([ada, grace], key=lambda contact: (contact.created_at, contact.pk), reverse=True)
-    assert rows == [CSV_COLUMNS, *(expected[contact.pk] for contact in newest_first)]
+    assert rows == [list(CSV_COLUMNS), *(expected[contact.pk] for contact in newest_first)]
 
 
 # --- activity and suppression -------------------------------------------------------------

@@ -382,6 +382,31 @@ class ServiceModelAdmin(OperatorAdmin):
         """Nothing to do: ``form.write()`` saved during validation."""
 
 
+class NamedObjectAdmin(ServiceModelAdmin):
+    """Lists and segments: an account's named object, written through its service form.
+
+    ``editable_fields`` are what the form edits; ``members`` is a method of
+    the subclass linking to the contacts it holds.
+    """
+
+    editable_fields: list[str] = []
+    list_select_related = ["account"]
+    list_filter = [AccountFilter]
+    search_fields = ["name", "id"]
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    ordering = ["-created_at", "-id"]
+    autocomplete_fields = ["account"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["account", *self.editable_fields]
+        return ["id", "account", *self.editable_fields, "members", "created_at", "updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else ["id", "account", "members", "created_at", "updated_at"]
+
+
 def action_form_page(modeladmin, request, queryset, *, form, title, action, submit_label):
     """The intermediate page of an action that needs input (a tag, a list, a channel).
 

@@ -12,6 +12,7 @@ from contacts.models import Contact
 from contacts_project.admin import (
     AccountFilter,
     LargeTableAdmin,
+    NamedObjectAdmin,
     SelectedObjectFilter,
     ServiceModelAdmin,
     ServiceModelForm,
@@ -60,29 +61,15 @@ class ContactListForm(ServiceModelForm):
 
 
 @admin.register(ContactList)
-class ContactListAdmin(ServiceModelAdmin):
+class ContactListAdmin(NamedObjectAdmin):
     """Lists of every account. ``member_count`` is the stored counter (kept by triggers): no COUNT per row.
 
     The members are the contact changelist filtered by the list (``?list=lst_…``).
     """
 
     form = ContactListForm
+    editable_fields = LIST_FIELDS
     list_display = ["name", "id", "account", "members", "created_at", "updated_at"]
-    list_select_related = ["account"]
-    list_filter = [AccountFilter]
-    search_fields = ["name", "id"]
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    ordering = ["-created_at", "-id"]
-    autocomplete_fields = ["account"]
-
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return ["account", *LIST_FIELDS]
-        return ["id", "account", *LIST_FIELDS, "members", "created_at", "updated_at"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else ["id", "account", "members", "created_at", "updated_at"]
 
     @admin.display(description="members", ordering="member_count")
     def members(self, obj):

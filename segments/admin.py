@@ -7,9 +7,8 @@ from django.utils.html import format_html
 
 from contacts.models import Contact
 from contacts_project.admin import (
-    AccountFilter,
+    NamedObjectAdmin,
     PrettyJSONField,
-    ServiceModelAdmin,
     ServiceModelForm,
     changelist_url,
 )
@@ -72,7 +71,7 @@ class SegmentForm(ServiceModelForm):
 
 
 @admin.register(Segment)
-class SegmentAdmin(ServiceModelAdmin):
+class SegmentAdmin(NamedObjectAdmin):
     """Segments of every account.
 
     The change page shows the live member count (the compiled rules counted
@@ -82,22 +81,8 @@ class SegmentAdmin(ServiceModelAdmin):
     """
 
     form = SegmentForm
+    editable_fields = SEGMENT_FIELDS
     list_display = ["name", "id", "account", "created_at", "updated_at"]
-    list_select_related = ["account"]
-    list_filter = [AccountFilter]
-    search_fields = ["name", "id"]
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    ordering = ["-created_at", "-id"]
-    autocomplete_fields = ["account"]
-
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return ["account", *SEGMENT_FIELDS]
-        return ["id", "account", *SEGMENT_FIELDS, "members", "created_at", "updated_at"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else ["id", "account", "members", "created_at", "updated_at"]
 
     @admin.display(description="members")
     def members(self, obj):

@@ -6,7 +6,9 @@ accents, Turkish, Polish, Vietnamese, Cyrillic, Greek, Arabic, CJK, Hangul,
 Devanagari), mobile numbers that libphonenumber accepts as valid for their
 country (stored in E.164, ``country`` derived from the number), emails on
 reserved example domains, lifecycle stages, tags, metadata, channel
-preferences, 20 lists with members, 10 segments and an activity timeline.
+preferences, lists with members (20 by default, ``--lists`` for more),
+segments (10 by default, up to 20 hand-written shapes and generated ones
+beyond) and an activity timeline.
 
 Deterministic: everything but the ids (random by design) and the timestamps
 (laid out backwards from the moment of the run) comes from one
@@ -340,7 +342,7 @@ class SeedContact:
     preferences: dict
     created_at: datetime
     updated_at: datetime
-    memberships: list[tuple[int, datetime]]  # (index into LISTS, added_at)
+    memberships: list[tuple[int, datetime]]  # (index into the generator's lists, added_at)
     events: list[tuple[str, str | None, datetime, str | None, dict]]  # type, channel, occurred_at, message_id, data
 
 
@@ -386,20 +388,51 @@ LISTS = (
     ListSpec("Partners", "", 0.9, lambda c: "partner" in c.tags),
 )
 
+DEFAULT_LISTS = len(LISTS)
+DEFAULT_SEGMENTS = 10
+
+
+def list_specs(count: int = DEFAULT_LISTS) -> tuple[ListSpec, ...]:
+    """The first ``count`` demo lists: ``LISTS``, then past campaigns' audiences (1% to 5.5% of contacts)."""
+    campaigns = tuple(
+        ListSpec(f"Campaign audience {number:03d}", "Audience of a past campaign.", 0.01 + 0.005 * (number % 10))
+        for number in range(len(LISTS) + 1, count + 1)
+    )
+    return (LISTS + campaigns)[:count]
+
+
 # The list a segment below refers to (by id, filled in when it exists).
 NEWSLETTER = "Newsletter"
 EUROPE = ["DE", "FR", "ES", "IT", "GB", "IE", "NL", "NO", "PL", "PT", "GR"]
 
 
-def segment_specs(list_ids: dict[str, str]) -> list[tuple[str, dict]]:
-    """The 10 demo segments: ``(name, rules)``, exercising every kind of field and nesting."""
+def _condition(field, operator, value=None) -> dict:
+    return {"field": field, "operator": operator, "value": value}
 
-    def condition(field, operator, value=None):
-        return {"field": field, "operator": operator, "value": value}
 
-    def group(match, *conditions):
-        return {"match": match, "conditions": list(conditions)}
+def _group(match, *conditions) -> dict:
+    return {"match": match, "conditions": list(conditions)}
 
+
+def segment_specs(list_ids: dict[str, str], count: int = DEFAULT_SEGMENTS) -> list[tuple[str, dict]]:
+    """The first ``count`` demo segments: ``(name, rules)``, exercising every kind of field and nesting.
+
+    Twenty are written by hand (those naming a list only when ``list_ids``
+    has it); beyond them come "<stage>s in <country>" variants.
+    """
+    specs = [spec for spec in _written_segments(list_ids) if spec is not None]
+    variants = ((stage, country) for country in MOBILE_PREFIXES for stage in LIFECYCLE_STAGES.items)
+    while len(specs) < count:
+        stage, country = next(variants)
+        rules = _group("all", _condition("lifecycle_stage", "eq", stage), _condition("country", "eq", country))
+        specs.append((f"{stage.capitalize()}s in {country}", rules))
+    return specs[:count]
+
+
+def _written_segments(list_ids: dict[str, str]) -> list[tuple[str, dict] | None]:
+    """The hand-written segments; ``None`` for one whose list the account does not have."""
+    condition, group = _condition, _group
+    newsletter = list_ids.get(NEWSLETTER)
     return [
         (
             "US customers",
@@ -416,10 +449,12 @@ def segment_specs(list_ids: dict[str, str]) -> list[tuple[str, dict]]:
             "Newsletter readers still active",
             group(
                 "all",
-                condition("lists", "contains", list_ids[NEWSLETTER]),
+                condition("lists", "contains", newsletter),
                 condition("lifecycle_stage", "not_in", ["churned"]),
             ),
-        ),
+        )
+        if newsletter
+        else None,
         (
             "Large teams in Europe",
             group("all", condition("metadata.seats", "gte", 50), condition("country", "in", EUROPE)),
@@ -447,6 +482,40 @@ def segment_specs(list_ids: dict[str, str]) -> list[tuple[str, dict]]:
                         "all", condition("metadata.utm", "exists"), condition("created_at", "not_within_last", "365d")
                     ),
                 ),
+            ),
+        ),
+        # Beyond the default ten (``--segments``): more shapes a sender builds.
+        (
+            "Churned repeat buyers",
+            group("all", condition("lifecycle_stage", "eq", "churned"), condition("metadata.orders", "gte", 5)),
+        ),
+        ("Example.org addresses", group("all", condition("email", "ends_with", "@example.org"))),
+        ("First name starts with M", group("all", condition("first_name", "starts_with", "m"))),
+        ("Untagged", group("all", condition("tags", "not_exists"))),
+        (
+            "Mobile beta and trial users",
+            group(
+                "all",
+                condition("tags", "contains_any", ["beta", "trial"]),
+                condition("tags", "contains_any", ["ios", "android"]),
+            ),
+        ),
+        ("Viber opted in", group("all", condition("preferences.viber", "eq", "opted_in"))),
+        ("Updated in the last 90 days", group("all", condition("updated_at", "within_last", "90d"))),
+        (
+            "Not on the newsletter",
+            group("all", condition("email", "exists"), condition("lists", "not_contains", newsletter)),
+        )
+        if newsletter
+        else None,
+        ("High lifetime value", group("all", condition("metadata.ltv", "gt", 4000))),
+        (
+            "Enterprise decision makers outside Europe",
+            group(
+                "all",
+                condition("metadata.plan", "eq", "enterprise"),
+                condition("country", "not_in", EUROPE),
+                group("any", condition("metadata.seats", "gte", 500), condition("tags", "contains", "b2b")),
             ),
         ),
     ]
@@ -516,8 +585,10 @@ class DemoData:
         anchor: datetime,
         taken_phones: set[str] | None = None,
         taken_emails: set[str] | None = None,
+        lists: tuple[ListSpec, ...] = LISTS,
     ):
         self.rng = random.Random(seed)
+        self.lists = lists
         self.count = count
         self.anchor = anchor
         self.taken_phones = taken_phones or set()
@@ -576,7 +647,7 @@ class DemoData:
             memberships=[],
             events=[],
         )
-        for position, spec in enumerate(LISTS):
+        for position, spec in enumerate(self.lists):
             if (spec.when is None or spec.when(contact)) and rng.random() < spec.rate:
                 contact.memberships.append((position, self._after(created_at)))
         if rng.random() < EVENTS_FRACTION:
@@ -870,17 +941,17 @@ def _free_name(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def _create_lists(account: Account) -> list[ContactList]:
+def _create_lists(account: Account, specs: tuple[ListSpec, ...]) -> list[ContactList]:
     taken = {name.lower() for name in ContactList.objects.for_account(account).values_list("name", flat=True)}
     return [
-        list_create(account=account, name=_free_name(spec.name, taken), description=spec.description) for spec in LISTS
+        list_create(account=account, name=_free_name(spec.name, taken), description=spec.description) for spec in specs
     ]
 
 
-def _create_segments(account: Account, list_ids: dict[str, str]) -> list[Segment]:
+def _create_segments(account: Account, list_ids: dict[str, str], count: int) -> list[Segment]:
     taken = {name.lower() for name in Segment.objects.for_account(account).values_list("name", flat=True)}
     segments = []
-    for name, rules in segment_specs(list_ids):
+    for name, rules in segment_specs(list_ids, count):
         validate_rules(rules)
         segments.append(segment_create(account=account, name=_free_name(name, taken), rules=rules))
     return segments
@@ -908,17 +979,20 @@ def seed_demo_data(
     contacts: int,
     seed: int,
     batch_size: int = BATCH_SIZE,
+    lists: int = DEFAULT_LISTS,
+    segments: int = DEFAULT_SEGMENTS,
     on_contacts: Callable[[int], None] | None = None,
 ) -> SeedSummary:
-    """Add ``contacts`` generated contacts, 20 lists with members, 10 segments and activity to ``account``.
+    """Add ``contacts`` generated contacts, ``lists`` lists with members, ``segments`` segments and activity.
 
     Each batch commits on its own, so an interrupted run keeps what it
     loaded; ``on_contacts(n)`` is called after each batch.
     """
+    specs = list_specs(lists)
     with transaction.atomic():
-        contact_lists = _create_lists(account)
-        segments = _create_segments(
-            account, {spec.name: item.pk for spec, item in zip(LISTS, contact_lists, strict=True)}
+        contact_lists = _create_lists(account, specs)
+        created_segments = _create_segments(
+            account, {spec.name: item.pk for spec, item in zip(specs, contact_lists, strict=True)}, segments
         )
     taken_phones, taken_emails = _taken_identifiers(account)
     generator = DemoData(
@@ -927,6 +1001,7 @@ def seed_demo_data(
         anchor=timezone.now().replace(microsecond=0),
         taken_phones=taken_phones,
         taken_emails=taken_emails,
+        lists=specs,
     )
     list_ids = [item.pk for item in contact_lists]
     contact_ids, event_ids = IdMinter("con"), IdMinter("act")
@@ -943,5 +1018,9 @@ def seed_demo_data(
         if on_contacts is not None:
             on_contacts(len(prepared.contacts))
     return SeedSummary(
-        contacts=contacts, lists=len(contact_lists), memberships=memberships, segments=len(segments), events=events
+        contacts=contacts,
+        lists=len(contact_lists),
+        memberships=memberships,
+        segments=len(created_segments),
+        events=events,
     )

@@ -326,3 +326,47 @@ def test_batch_preparation_stops_when_the_loader_stops():
 
     assert not any(thread.name == "seed-demo-data" for thread in threading.enumerate())
     assert len(produced) < 10
+
+
+def _seed_sized(name: str, *, lists: int, segments: int, contacts: int = 300) -> Account:
+    call_command(
+        "seed_demo_data", "--account", name, "--contacts", str(contacts), "--seed", "7",
+        "--lists", str(lists), "--segments", str(segments), stdout=io.StringIO(), stderr=io.StringIO(),
+    )  # fmt: skip
+    return Account.objects.get(name=name)
+
+
+def test_seed_command_makes_more_lists_and_segments_on_request(db):
+    account = _seed_sized("Bench", lists=50, segments=25)
+
+    lists = list(ContactList.objects.for_account(account))
+    assert len(lists) == 50
+    assert len({item.name.lower() for item in lists}) == 50
+    assert sum(1 for item in lists if item.member_count > 0) >= 40
+    segments = list(Segment.objects.for_account(account))
+    assert len(segments) == 25
+    list_ids = {item.pk for item in lists}
+    for segment in segments:
+        validate_rules(segment.rules)
+        assert {list_id for _, list_id in list_references(segment.rules)} <= list_ids
+
+
+def test_more_lists_stay_deterministic(db):
+    first = _seed_sized("First", lists=50, segments=20)
+    second = _seed_sized("Second", lists=50, segments=20)
+
+    assert _people(second) == _people(first)
+
+    def memberships(account):
+        return sorted(ContactList.objects.for_account(account).values_list("name", "member_count"))
+
+    assert memberships(second) == memberships(first)
+
+
+def test_segments_without_their_list_are_replaced(db):
+    account = _seed_sized("Listless", lists=0, segments=20, contacts=20)
+
+    assert not ContactList.objects.for_account(account).exists()
+    segments = list(Segment.objects.for_account(account))
+    assert len(segments) == 20
+    assert not any(list_references(segment.rules) for segment in segments)

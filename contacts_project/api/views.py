@@ -2,6 +2,7 @@
 
 from django.db import connection
 from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from contacts_project.api.exceptions import is_database_unavailable
@@ -20,8 +21,14 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+@csrf_exempt
 def not_found(request, exception=None):
-    """Unknown routes answer in the API's error format (also under /admin/, harmlessly)."""
+    """Unknown routes answer in the API's error format (also under /admin/, harmlessly).
+
+    CSRF-exempt like every API view (they authenticate by key, not cookie):
+    otherwise a POST, PUT or DELETE to an unknown /v1/ path, an id of the
+    wrong shape included, is answered by the CSRF check's HTML 403.
+    """
     return JsonResponse(
         {"type": "client_error", "errors": [{"code": "not_found", "detail": "Not found.", "attr": None}]}, status=404
     )

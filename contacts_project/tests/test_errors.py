@@ -541,6 +541,19 @@ def test_unknown_route_is_404_for_every_method(api, method):
     assert response.json() == NOT_FOUND
 
 
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+@pytest.mark.parametrize("path", ["/v1/nope", "/v1/contacts/not-a-contact-id", "/v1/contacts/lists/x/members/y"])
+def test_unknown_route_is_404_for_writes_from_a_client_that_has_no_csrf_cookie(api, method, path):
+    # APIClient skips the CSRF check unless asked; real API clients never have
+    # a CSRF cookie, and the catch-all 404 view must not answer them with 403.
+    api.handler.enforce_csrf_checks = True
+
+    response = getattr(api, method)(path, {"email": "ada@example.com"}, format="json")
+
+    assert response.status_code == 404
+    assert response.json() == NOT_FOUND
+
+
 def test_unknown_route_is_404_without_a_key(anonymous_api):
     response = anonymous_api.get("/v1/contacts/")
 

@@ -164,8 +164,8 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    # /healthz is probed over plain HTTP by load balancers.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    # /livez and /healthz are probed over plain HTTP by orchestrators and load balancers.
+    SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^healthz$"]
 
 # Keys for the suppression list's keyed hashes and other server-side HMACs.
 CONTACTS_HMAC_KEY = os.environ.get("CONTACTS_HMAC_KEY", SECRET_KEY)

@@ -1,16 +1,28 @@
-"""Views outside the resource viewsets: health check and JSON 404s."""
+"""Views outside the resource viewsets: liveness and readiness probes, JSON 404s and 500s."""
 
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from contacts_project.api.exceptions import is_database_unavailable
 
 
+@require_safe
+def livez(request):
+    """Liveness: 200 whenever this process answers HTTP; never touches the database. No key needed.
+
+    An orchestrator restarts a worker that fails its liveness probe, so this
+    one must not fail because the database is down: restarting every worker
+    would not bring the database back. ``/healthz`` is the readiness probe
+    (take the instance out of the load balancer while the database is away).
+    """
+    return JsonResponse({"status": "ok"})
+
+
 @require_GET
 def healthz(request):
-    """200 when the database answers a query, 503 otherwise. No key needed."""
+    """Readiness: 200 when the database answers a query, 503 otherwise. No key needed."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

@@ -16,6 +16,15 @@ def _client_for(account: Account) -> APIClient:
     return client
 
 
+@pytest.fixture(autouse=True)
+def _rate_limits_counted_in_postgresql(settings):
+    """Whatever REDIS_URL the shell has: query-count assertions include the PostgreSQL counter.
+
+    The Redis store has its own tests (contacts_project/tests/test_ratelimit.py).
+    """
+    settings.REDIS_URL = ""
+
+
 @pytest.fixture
 def account(db):
     return Account.objects.create(name="Acme")

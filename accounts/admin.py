@@ -1,8 +1,48 @@
+import math
+
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import ValidationError
 
 from accounts.models import Account, ApiKey
 from accounts.services import api_keys_revoke
 from contacts_project.admin import OperatorAdmin, summarized_deletion
+from contacts_project.api.ratelimit import admin_login_bucket, rate_limit_hit, rate_limit_peek
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """The admin login, refused for the rest of the window after too many failures from one IP for one username.
+
+    ``ADMIN_LOGIN_MAX_FAILURES`` failed attempts (wrong password, not staff,
+    inactive) within ``ADMIN_LOGIN_WINDOW_SECONDS`` lock that IP and username
+    pair out; the refusal is checked before the password is, so a locked-out
+    guesser learns nothing and costs no password hash. Counted in the same
+    store as the API's rate limits; if that store is down, logins are not limited.
+    """
+
+    def clean(self):
+        limit = settings.ADMIN_LOGIN_MAX_FAILURES
+        if limit <= 0:
+            return super().clean()
+        bucket = admin_login_bucket(self.request, self.cleaned_data.get("username"))
+        window = settings.ADMIN_LOGIN_WINDOW_SECONDS
+        usage = rate_limit_peek(bucket, limit=limit, window=window)
+        if usage is not None and usage.remaining == 0:
+            minutes = math.ceil(usage.reset / 60)
+            raise ValidationError(
+                "Too many failed login attempts. Try again in %(minutes)d minute(s).",
+                code="too_many_attempts",
+                params={"minutes": minutes},
+            )
+        try:
+            return super().clean()
+        except ValidationError:
+            rate_limit_hit(bucket, limit=limit, window=window)
+            raise
+
+
+admin.site.login_form = AdminLoginForm
 
 
 class ApiKeyInline(admin.TabularInline):

@@ -87,3 +87,49 @@ class ApiKey(models.Model):
         raw_key = f"{KEY_PREFIX}_{self.prefix}_{random_token(32)}"
         self.key_hash = self.hash_key(raw_key)
         return raw_key
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a POST sent with an ``Idempotency-Key``, replayed to its retries for 24 hours.
+
+    A row is written (claimed) before the view runs, with ``status_code`` null
+    while the request is in progress, and completed with the response after.
+    ``fingerprint`` (SHA-256 of method, path and body) tells a retry from a
+    different request that reuses the key. Keys are scoped to the account, so
+    the unique constraint includes it; it also serves lookups by account, so
+    the foreign key needs no index of its own.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    response_body = models.TextField(blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "key"], name="idempotency_account_key_unique")]
+        # ``purge_expired`` deletes by age.
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_at")]
+
+    def __str__(self):
+        return f"{self.account_id} {self.key}"
+
+
+class RateLimitCounter(models.Model):
+    """A fixed-window request counter for one bucket (an API key, an admin login source).
+
+    One row per bucket, overwritten when its window rolls over, so the table
+    stays as small as the number of active buckets and needs no cleanup on the
+    hot path. The table is UNLOGGED (see the migration): counters are
+    disposable, and a commit that touched only unlogged tables does not wait
+    for a WAL flush.
+    """
+
+    bucket = models.CharField(primary_key=True, max_length=64)
+    window_start = models.BigIntegerField(help_text="Unix time (seconds) at which the current window began.")
+    count = models.IntegerField()
+
+    def __str__(self):
+        return f"{self.bucket}: {self.count}"

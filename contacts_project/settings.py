@@ -65,6 +65,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "contacts_project.api.middleware.RequestBodyLimitMiddleware",
+    "contacts_project.api.ratelimit.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -167,6 +168,24 @@ if not DEBUG:
     # /livez and /healthz are probed over plain HTTP by orchestrators and load balancers.
     SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^healthz$"]
 
+# --- Rate limits and idempotency --------------------------------------------------
+# Counters live in PostgreSQL (an UNLOGGED table), or in Redis when REDIS_URL
+# is set (redis://host:6379/0); either way shared by every worker process.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+# Requests per API key per minute; 0 disables the limit. The default stops a
+# runaway client without throttling a sender that looks up ~1,000 contacts a
+# second on one key.
+RATE_LIMIT_PER_MINUTE = env_int("RATE_LIMIT_PER_MINUTE", 120_000)
+# Failed admin logins from one IP for one username before the form refuses
+# to try, for the rest of the window (0 disables).
+ADMIN_LOGIN_MAX_FAILURES = env_int("ADMIN_LOGIN_MAX_FAILURES", 10)
+ADMIN_LOGIN_WINDOW_SECONDS = env_int("ADMIN_LOGIN_WINDOW_SECONDS", 15 * 60)
+# How long a POST's response is replayed for its Idempotency-Key, and how long
+# an unfinished claim blocks repeats before it is presumed dead (longer than
+# any request may run: statement timeout, worker timeout).
+IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 60 * 60
+IDEMPOTENCY_LOCK_SECONDS = env_int("IDEMPOTENCY_LOCK_SECONDS", 60)
+
 # Keys for the suppression list's keyed hashes and other server-side HMACs.
 CONTACTS_HMAC_KEY = os.environ.get("CONTACTS_HMAC_KEY", SECRET_KEY)
 
@@ -178,6 +197,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "contacts_project.api.pagination.KeysetPagination",
+    "DEFAULT_THROTTLE_CLASSES": ["contacts_project.api.ratelimit.ApiKeyRateThrottle"],
     "EXCEPTION_HANDLER": "contacts_project.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "contacts_project.api.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -199,7 +219,14 @@ SPECTACULAR_SETTINGS = {
         '`{"type": ..., "errors": [{"code", "detail", "attr"}]}`. '
         "Request bodies are JSON of at most 1 MiB (413 beyond) and 64 levels of nesting. "
         "A 503 with `Retry-After` means the database is briefly unavailable or a query ran "
-        "past its time limit: retry."
+        "past its time limit: retry. "
+        "Each API key may make a limited number of requests per minute: every response carries "
+        "`RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds until the window "
+        "restarts), and past the limit the answer is 429 with `Retry-After`. "
+        "Every POST accepts an `Idempotency-Key` header (1 to 255 printable ASCII characters, "
+        "unique per account): a retry of the same request within 24 hours gets the first response "
+        "again, with `Idempotent-Replayed: true`, instead of running twice; the same key with a "
+        "different request is a 422, and a retry while the first is still running a 409."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -30,3 +30,31 @@ class ServiceUnavailable(APIException):
     default_code = "service_unavailable"
     default_detail = "The service is temporarily unavailable; retry shortly."
     retry_after_seconds = 1
+
+
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+
+
+class IdempotencyKeyInProgress(Conflict):
+    """A request with the same ``Idempotency-Key`` is still running; retry after ``Retry-After``."""
+
+    default_code = "idempotency_key_in_progress"
+    # drf-standardized-errors answers ``Retry-After`` for an exception's ``wait``.
+    wait = 1
+
+    def __init__(self):
+        super().__init__(
+            attr=IDEMPOTENCY_KEY_HEADER,
+            detail="A request with this Idempotency-Key is still in progress; retry shortly.",
+        )
+
+
+class IdempotencyKeyReused(APIException):
+    """The ``Idempotency-Key`` was first used for another request (method, path or body)."""
+
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "idempotency_key_reused"
+
+    def __init__(self):
+        detail = "This Idempotency-Key was already used for a different request (method, path or body)."
+        super().__init__({IDEMPOTENCY_KEY_HEADER: [detail]}, code=self.default_code)

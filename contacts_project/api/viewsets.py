@@ -6,6 +6,9 @@ defined), so a new endpoint cannot forget the scope: list, detail, update and
 delete all start from the account's rows, and an id of another account is a
 plain 404, indistinguishable from one that never existed. Narrowing belongs in
 ``filterset_class`` or ``filter_queryset()``, which only ever see scoped rows.
+
+Every POST also honours ``Idempotency-Key`` (``IdempotentPostMixin``), and
+every request counts against its API key's rate limit (the default throttle).
 """
 
 from django.shortcuts import get_object_or_404
@@ -13,10 +16,11 @@ from rest_framework import viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.settings import api_settings
 
+from contacts_project.api.idempotency import IdempotentPostMixin
 from contacts_project.api.parsers import NUL_MESSAGE
 
 
-class AccountScopedViewSet(viewsets.GenericViewSet):
+class AccountScopedViewSet(IdempotentPostMixin, viewsets.GenericViewSet):
     lookup_value_regex = "[^/]+"
     # The keyset of KeysetPagination; an action may pass its own (e.g. a list's
     # members page orders by when they were added).

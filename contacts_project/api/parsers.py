@@ -49,6 +49,21 @@ def _check_text(text: str, path: tuple[str, ...]) -> None:
         raise ValidationError({attr: [SURROGATE_MESSAGE]}, code="invalid_unicode")
 
 
+# An escape (\u0000, \ud800) is the only way decoded JSON can hold what
+# _INVALID_TEXT refuses when the raw text does not.
+_MAY_DECODE_TO_INVALID = re.compile(r"\\u|[\x00\ud800-\udfff]")
+
+
+def is_plain_json_text(text: str, *, max_depth: int) -> bool:
+    """True when ``text`` cannot decode to anything ``check_json_document`` refuses.
+
+    A cheap look at the raw text (no escapes, no NUL or surrogate, fewer
+    brackets than the depth allows, counting one level for an enclosing
+    object), so a bulk path walks only the rare document that needs it.
+    """
+    return _MAY_DECODE_TO_INVALID.search(text) is None and text.count("[") + text.count("{") < max_depth - 1
+
+
 def check_json_document(data, *, max_depth: int) -> None:
     """Reject text PostgreSQL cannot hold (naming where) and nesting deeper than ``max_depth``."""
     stack = [(data, (), 1)]
@@ -84,5 +99,6 @@ class StrictJSONParser(BaseParser):
             raise ParseError(f"JSON is nested deeper than {settings.API_MAX_JSON_DEPTH} levels.") from None
         except ValueError as exc:
             raise ParseError(f"JSON parse error: {exc}") from None
-        check_json_document(data, max_depth=settings.API_MAX_JSON_DEPTH)
+        if not is_plain_json_text(text, max_depth=settings.API_MAX_JSON_DEPTH):
+            check_json_document(data, max_depth=settings.API_MAX_JSON_DEPTH)
         return data

@@ -23,6 +23,7 @@ changes a phone, an email or a name, so results are visible immediately.
 
 import re
 import unicodedata
+from functools import lru_cache
 
 import phonenumbers
 from django.contrib.postgres.search import SearchQuery
@@ -40,8 +41,14 @@ MIN_PHONE_DIGITS = 3
 _RANGE_END = ":"
 
 
+@lru_cache(maxsize=1 << 16)
 def fold(text: str) -> str:
-    """Lower-case, accent-free form of ``text`` used on both sides of search."""
+    """Lower-case, accent-free form of ``text`` used on both sides of search.
+
+    Remembered: names repeat across millions of imported contacts.
+    """
+    if text.isascii():  # nothing to decompose or strip: the common case, and every email
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return unicodedata.normalize("NFC", stripped.translate(_EXTRA_FOLDS))

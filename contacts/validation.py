@@ -38,6 +38,11 @@ CONTACT_FIELDS = ("phone", "email", "first_name", "last_name", "country", "lifec
 READ_ONLY_FIELDS = ("id", "preferences", "created_at", "updated_at")
 NON_FIELD = "non_field_errors"
 
+# phonenumbers compiles its metadata patterns through ``re``'s cache of 512;
+# numbers of many countries overflow it, and an import re-compiled patterns
+# all the time. Keeping them is what the library offers for bulk use.
+phonenumbers.enable_pattern_cache()
+
 _LIFECYCLE_STAGE = re.compile(LIFECYCLE_STAGE_PATTERN)
 _email_validator = EmailValidator()
 

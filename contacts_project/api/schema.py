@@ -178,4 +178,3 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "An API key from `manage.py create_api_key --account NAME`: `Authorization: Bearer ck_…`.",
         }
-

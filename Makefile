@@ -11,7 +11,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: install migrate run test lint format clean-db
+.PHONY: install migrate run test bench lint format clean-db
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,17 @@ test: migrate
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The benchmark suite (bench/, issue #6): prints the table and writes docs/PERFORMANCE.md.
+# The first run builds 1.9M contacts in a database of its own, contacts_bench (several
+# minutes; kept for later runs); then about 20 minutes of load. Installs Debian's wrk
+# when missing (as root). Options: make bench BENCH_ARGS="--only search --duration 5"
+# (see python manage.py bench --help).
+bench: migrate
+	@command -v wrk >/dev/null 2>&1 || { echo "== installing wrk"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } || \
+	  echo "== could not install wrk (apt-get install -y wrk as root): using the Python load generator"
+	$(BIN)/python manage.py bench $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -239,6 +239,9 @@ SPECTACULAR_SETTINGS = {
         "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum.choices",
         "ServerErrorEnum": "drf_standardized_errors.openapi_serializers.ServerErrorEnum.choices",
         "PreferenceStatusEnum": "contacts.constants.PREFERENCE_STATUSES",
+        # An event's type: every type in responses, the client-writable ones in requests.
+        "ActivityTypeEnum": "contacts.api.serializers.ACTIVITY_TYPES",
+        "ClientActivityTypeEnum": "contacts.api.serializers.CLIENT_ACTIVITY_TYPES",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

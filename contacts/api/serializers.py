@@ -18,7 +18,7 @@ from contacts.constants import (
 )
 from contacts.models import ActivityEvent, Contact
 from contacts.validation import ContactInvalid, clean_contact, e164, metadata_size
-from contacts_project.api.serializers import StrictCharField, StrictFieldsMixin
+from contacts_project.api.serializers import ResponseWiderChoiceField, StrictCharField, StrictFieldsMixin
 
 
 def invalid_to_drf(error: ContactInvalid) -> serializers.ValidationError:
@@ -166,8 +166,9 @@ CLIENT_ACTIVITY_TYPES = ACTIVITY_TYPES[:-1]
 
 
 class ActivityEventSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    type = serializers.ChoiceField(
+    type = ResponseWiderChoiceField(
         choices=CLIENT_ACTIVITY_TYPES,
+        response_choices=ACTIVITY_TYPES,
         help_text="Any type but `preference.updated`, which only the service writes.",
     )
     channel = serializers.ChoiceField(

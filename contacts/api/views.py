@@ -87,7 +87,8 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         summary="Remove a tag",
         description="The tag is URL-encoded in the path. Removing an absent tag changes nothing.",
         request=None,
-        responses=ContactSerializer,
+        # A DELETE defaults to 204 in the schema; this one answers the contact.
+        responses={200: ContactSerializer},
     )
     @action(detail=True, methods=["delete"], url_path=r"tags/(?P<tag>.+)")
     def remove_tag(self, request, pk, tag):
@@ -128,6 +129,8 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         summary="A contact's activity timeline",
         description="Newest `occurred_at` first.",
         parameters=ACTIVITY_PARAMETERS,
+        # Only the timeline's own filters apply, not the viewset's contact filters.
+        filters=False,
         responses=ActivityEventSerializer(many=True),
     )
     @extend_schema(

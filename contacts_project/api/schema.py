@@ -9,7 +9,8 @@ documented as the general shape instead of an enum that would be wrong. 409,
 of the rate limit (every operation) and of idempotency keys (every POST).
 """
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
+from drf_spectacular.plumbing import build_choice_field
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
@@ -178,3 +179,14 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "An API key from `manage.py create_api_key --account NAME`: `Authorization: Bearer ck_…`.",
         }
+
+
+class ResponseWiderChoiceFieldExtension(OpenApiSerializerFieldExtension):
+    """Requests document the accepted choices, responses every value an answer can hold."""
+
+    target_class = "contacts_project.api.serializers.ResponseWiderChoiceField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        if direction == "response":
+            return build_choice_field(serializers.ChoiceField(choices=self.target.response_choices))
+        return build_choice_field(self.target)

@@ -26,3 +26,18 @@ class StrictFieldsMixin:
             if unknown:
                 raise serializers.ValidationError({key: ["Unknown field."] for key in unknown}, code="unknown_field")
         return super().to_internal_value(data)
+
+
+class ResponseWiderChoiceField(serializers.ChoiceField):
+    """A choice field whose answers may hold more values than a client may send.
+
+    ``choices`` are accepted in requests; ``response_choices`` (a superset) may
+    appear in responses, e.g. event types that only the service writes. The
+    OpenAPI document gives each direction its own enum (see api/schema.py),
+    so a response is never documented narrower than what it can hold.
+    """
+
+    def __init__(self, *, response_choices, **kwargs):
+        super().__init__(**kwargs)
+        self.response_choices = tuple(response_choices)
+        assert set(self.choices) <= set(self.response_choices), "responses must cover every accepted value"

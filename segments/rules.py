@@ -33,10 +33,10 @@ from operator import or_ as operator_or
 from django.db.models import Exists, F, Func, JSONField, OuterRef, Q, TextField, Value
 from django.db.models.functions import Cast, Lower, Now
 from django.db.models.lookups import Contains, Exact, GreaterThan, GreaterThanOrEqual, In, LessThan, LessThanOrEqual
-from django.utils.dateparse import parse_datetime
 
 from contacts.constants import CHANNELS, METADATA_KEY_MAX_LENGTH, PREFERENCE_STATUSES, TAG_MAX_LENGTH
 from contacts.preferences import status_q
+from contacts_project.rfc3339 import parse_rfc3339
 
 MAX_ITEMS_PER_GROUP = 50
 MAX_DEPTH = 5
@@ -57,7 +57,6 @@ NO_VALUE_OPERATORS = {"exists", "not_exists"}
 
 _DURATION = re.compile(r"([1-9][0-9]{0,5})([dhm])")
 _DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 
 
 @dataclass
@@ -189,7 +188,7 @@ def _validate_value(field, operator, value, path):
         if operator in ("within_last", "not_within_last"):
             if parse_duration(value) is None:
                 raise RuleError(path, "Must be a duration such as 30d, 12h or 45m.")
-        elif parse_timestamp(value) is None:
+        elif parse_rfc3339(value) is None:
             raise RuleError(path, "Must be an RFC 3339 timestamp such as 2026-11-27T10:15:00Z.")
     elif field.startswith("metadata."):
         if operator in ("in", "not_in"):
@@ -209,15 +208,6 @@ def parse_duration(value) -> timedelta | None:
     if match is None:
         return None
     return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
-
-
-def parse_timestamp(value):
-    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
-        return None
-    try:
-        return parse_datetime(value.upper().replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def list_references(tree) -> list[tuple[tuple, str]]:
@@ -305,7 +295,7 @@ def _date(field, operator, value) -> Q:
         return Q(**{f"{field}__gte": Now() - Value(parse_duration(value))})
     if operator == "not_within_last":
         return Q(**{f"{field}__lt": Now() - Value(parse_duration(value))})
-    return Q(**{f"{field}__{operator}": parse_timestamp(value)})
+    return Q(**{f"{field}__{operator}": parse_rfc3339(value)})
 
 
 class JsonbTypeof(Func):

@@ -8,6 +8,7 @@ from contacts.api.serializers import ACTIVITY_TYPES
 from contacts.constants import CHANNELS
 from contacts.models import ActivityEvent, Contact
 from contacts.preferences import opted_out_q
+from contacts_project.api.filters import Rfc3339DateTimeFilter
 from lists.models import ContactList, ListMembership
 from segments.models import Segment
 from segments.rules import compile_rules
@@ -50,13 +51,13 @@ class ContactFilter(filters.FilterSet):
     segment = filters.CharFilter(
         method="filter_segment", help_text="Contacts matching this segment (`seg_…`) now; unknown: 404."
     )
-    created_after = filters.IsoDateTimeFilter(
+    created_after = Rfc3339DateTimeFilter(
         field_name="created_at", lookup_expr="gt", help_text="RFC 3339; contacts created strictly after."
     )
-    created_before = filters.IsoDateTimeFilter(
+    created_before = Rfc3339DateTimeFilter(
         field_name="created_at", lookup_expr="lt", help_text="RFC 3339; contacts created strictly before."
     )
-    updated_after = filters.IsoDateTimeFilter(
+    updated_after = Rfc3339DateTimeFilter(
         field_name="updated_at", lookup_expr="gt", help_text="RFC 3339; contacts updated strictly after."
     )
 
@@ -112,10 +113,10 @@ class ActivityFilter(filters.FilterSet):
 
     type = filters.ChoiceFilter(choices=[(type_, type_) for type_ in ACTIVITY_TYPES], help_text="Exact event type.")
     channel = filters.ChoiceFilter(choices=[(channel, channel) for channel in CHANNELS], help_text="Exact channel.")
-    since = filters.IsoDateTimeFilter(
+    since = Rfc3339DateTimeFilter(
         field_name="occurred_at", lookup_expr="gte", help_text="RFC 3339; events that occurred at or after."
     )
-    until = filters.IsoDateTimeFilter(
+    until = Rfc3339DateTimeFilter(
         field_name="occurred_at", lookup_expr="lt", help_text="RFC 3339; events that occurred strictly before."
     )
 

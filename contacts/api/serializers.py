@@ -18,7 +18,12 @@ from contacts.constants import (
 )
 from contacts.models import ActivityEvent, Contact
 from contacts.validation import ContactInvalid, clean_contact, e164, metadata_size
-from contacts_project.api.serializers import ResponseWiderChoiceField, StrictCharField, StrictFieldsMixin
+from contacts_project.api.serializers import (
+    ResponseWiderChoiceField,
+    Rfc3339DateTimeField,
+    StrictCharField,
+    StrictFieldsMixin,
+)
 
 
 def invalid_to_drf(error: ContactInvalid) -> serializers.ValidationError:
@@ -174,7 +179,7 @@ class ActivityEventSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     channel = serializers.ChoiceField(
         choices=CHANNELS, required=False, allow_null=True, help_text="Required for `message.*` types."
     )
-    occurred_at = serializers.DateTimeField(required=False, help_text="RFC 3339; defaults to now.")
+    occurred_at = Rfc3339DateTimeField(required=False, help_text="RFC 3339; defaults to now.")
     message_id = StrictCharField(
         required=False,
         allow_null=True,

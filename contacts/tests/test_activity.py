@@ -255,6 +255,7 @@ def test_occurred_at_defaults_to_now(api, contact):
         ("2026-11-27T12:15:00+02:00", T0),
         ("2026-11-27T05:45:00.25-04:30", T0 + datetime.timedelta(milliseconds=250)),
         ("2026-11-27T10:15:00+00:00", T0),
+        ("2026-11-26T17:34:00-16:41", T0),  # an offset PostgreSQL itself would refuse
     ],
 )
 def test_occurred_at_accepts_rfc3339_with_offset_and_fractional_seconds(api, contact, sent, expected):
@@ -265,10 +266,28 @@ def test_occurred_at_accepts_rfc3339_with_offset_and_fractional_seconds(api, con
 
 
 @pytest.mark.parametrize(
+    ("sent", "answered"),
+    [
+        ("0028-07-16T06:35:45Z", "0028-07-16T06:35:45.000000Z"),
+        ("0999-12-31T23:59:59.5+00:00", "0999-12-31T23:59:59.500000Z"),
+        ("2026-11-27T10:15:00Z", "2026-11-27T10:15:00.000000Z"),
+    ],
+)
+def test_occurred_at_is_answered_as_rfc3339_whatever_the_year(api, contact, sent, answered):
+    event = _record(api, contact.id, occurred_at=sent)
+
+    assert event["occurred_at"] == answered
+    assert _filtered(api, contact) == [event["id"]]
+    assert api.get(_url(contact.id)).json()["data"][0]["occurred_at"] == answered
+
+
+@pytest.mark.parametrize(
     "occurred_at",
     [
         "yesterday",
         "",
+        "2026-11-27T10:15:00",  # no offset: no instant
+        "0001-01-01T00:00:00+10:00",  # before year 1 in UTC
         "2026-02-30T10:00:00Z",
         "2026-11-27T25:00:00Z",
         "2026-13-01T00:00:00Z",
@@ -793,6 +812,8 @@ def test_until_is_exclusive(api, contact):
     assert _filtered(api, contact, until="2026-11-27T12:15:00Z") == _newest_ids(events[:2])
     assert _filtered(api, contact, until="2026-11-27T12:15:00.000001Z") == _newest_ids(events[:3])
     assert _filtered(api, contact, until="2026-11-27T07:15:00-05:00") == _newest_ids(events[:2])
+    # An offset PostgreSQL refuses (beyond ±15:59) is converted to UTC first, not a 500.
+    assert _filtered(api, contact, until="2026-11-26T19:34:00-16:41") == _newest_ids(events[:2])
 
 
 def test_since_and_until_make_a_half_open_window(api, contact):
@@ -863,6 +884,9 @@ def test_preference_changes_appear_in_the_timeline_as_preference_updated(api, co
         {"since": "2026-02-30T00:00:00Z"},
         {"until": "2026-11-27T25:00:00Z"},
         {"until": "not a date"},
+        {"since": ""},
+        {"until": "2026-11-27T12:15:00"},
+        {"since": "0001-01-01T00:00:00+10:00"},
     ],
 )
 def test_malformed_filter_is_400_naming_the_parameter(api, contact, params):

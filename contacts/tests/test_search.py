@@ -305,6 +305,9 @@ def test_created_after_and_before_are_strict_rfc3339_bounds(api, make_contact):
     # The same instant written with an offset.
     assert _list(api, created_after="2026-03-01T14:00:00+02:00") == {second, third}
     assert _list(api, created_before="2026-03-01T09:30:00-04:00") == {first, second}
+    # RFC 3339 allows offsets up to ±23:59, PostgreSQL only ±15:59: converted before the query.
+    assert _list(api, created_after="2026-03-02T11:30:00+23:30") == {second, third}
+    assert _list(api, created_before="2026-02-28T15:00:00-23:00") == {first, second}
 
 
 def test_updated_after_filters_on_updated_at(api, make_contact):
@@ -319,7 +322,19 @@ def test_updated_after_filters_on_updated_at(api, make_contact):
 
 @pytest.mark.parametrize("param", ["created_after", "created_before", "updated_after"])
 @pytest.mark.parametrize(
-    "value", ["yesterday", "2026-13-01T00:00:00Z", "2026-03-01T25:00:00Z", "12345", "2026-03-01Tx"]
+    "value",
+    [
+        "yesterday",
+        "2026-13-01T00:00:00Z",
+        "2026-03-01T25:00:00Z",
+        "12345",
+        "2026-03-01Tx",
+        "",  # sent empty: not the same as not sent
+        "2026-03-01T12:00:00",  # no offset: no instant
+        "2026-03-01",
+        "0001-01-01T00:00:00+10:00",  # before year 1 in UTC
+        "9999-12-31T23:00:00-10:00",  # after year 9999 in UTC
+    ],
 )
 def test_malformed_timestamp_is_400_naming_the_parameter(api, make_contact, param, value):
     make_contact(email="a@example.com")

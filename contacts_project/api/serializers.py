@@ -1,6 +1,10 @@
 """Serializer building blocks shared by every app."""
 
+import datetime
+
 from rest_framework import serializers
+
+from contacts_project.rfc3339 import parse_rfc3339
 
 
 class StrictCharField(serializers.CharField):
@@ -41,3 +45,22 @@ class ResponseWiderChoiceField(serializers.ChoiceField):
         super().__init__(**kwargs)
         self.response_choices = tuple(response_choices)
         assert set(self.choices) <= set(self.response_choices), "responses must cover every accepted value"
+
+
+class Rfc3339DateTimeField(serializers.DateTimeField):
+    """A client's timestamp: RFC 3339 with an offset in (see contacts_project/rfc3339.py), UTC out.
+
+    Out always as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``: ``strftime("%Y")`` would
+    write year 28 as ``28``, which is no RFC 3339 timestamp at all.
+    """
+
+    default_error_messages = {"invalid": "Enter an RFC 3339 timestamp with an offset, such as 2026-11-27T10:15:00Z."}
+
+    def to_internal_value(self, value):
+        parsed = parse_rfc3339(value)
+        if parsed is None:
+            self.fail("invalid")
+        return parsed
+
+    def to_representation(self, value):
+        return value.astimezone(datetime.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

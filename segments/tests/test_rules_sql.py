@@ -13,7 +13,6 @@ from django.db.models.expressions import RawSQL
 from contacts.models import Contact
 from lists.models import ContactList, ListMembership
 from segments.rules import compile_rules, validate_rules
-
 MISSING = object()
 
 
@@ -339,6 +338,9 @@ DATE_CASES = [
     ("created_at", "lte", "2025-06-01T12:00:00Z", {"ada", "bob", "eve"}),
     ("created_at", "gte", "2025-06-01T14:00:00+02:00", {"bob", "cy", "dee"}),
     ("created_at", "lte", "2025-06-01T07:00:00-05:00", {"ada", "bob", "eve"}),
+    # Offsets PostgreSQL itself refuses (beyond ±15:59) are converted to UTC first.
+    ("created_at", "gte", "2025-06-02T11:30:00+23:30", {"bob", "cy", "dee"}),
+    ("created_at", "lt", "2025-05-31T13:00:00-23:00", {"ada", "eve"}),
     ("created_at", "gt", "2025-06-01t12:00:00z", {"cy", "dee"}),
     ("created_at", "gt", "2025-06-01T12:00:00.999999Z", {"cy", "dee"}),
     ("created_at", "lt", "2025-01-01T00:00:00Z", {"eve"}),

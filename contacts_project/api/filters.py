@@ -1,0 +1,30 @@
+"""Query-parameter filters shared by every app's filtersets."""
+
+from django import forms
+from django_filters import rest_framework as filters
+
+from contacts_project.rfc3339 import parse_rfc3339
+
+
+class Rfc3339DateTimeField(forms.Field):
+    """An RFC 3339 timestamp with an offset, as UTC (see contacts_project/rfc3339.py).
+
+    Sent empty (``?since=``) it is invalid rather than absent: a client whose
+    bound went missing would otherwise get the unfiltered collection.
+    """
+
+    default_error_messages = {"invalid": "Enter an RFC 3339 timestamp with an offset, such as 2026-11-27T10:15:00Z."}
+
+    def to_python(self, value):
+        if value is None:
+            return None
+        parsed = parse_rfc3339(value)
+        if parsed is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return parsed
+
+
+class Rfc3339DateTimeFilter(filters.IsoDateTimeFilter):
+    """``IsoDateTimeFilter`` (documented as ``date-time``) parsing as the contract says: RFC 3339, any offset."""
+
+    field_class = Rfc3339DateTimeField

@@ -217,6 +217,7 @@ SPECTACULAR_SETTINGS = {
         "Authenticate with `Authorization: Bearer <api key>`. Every collection is keyset-paginated: "
         "pass `next_cursor` back as `cursor`. Errors use one shape: "
         '`{"type": ..., "errors": [{"code", "detail", "attr"}]}`. '
+        "Unknown body fields and query parameters are a 400 naming them. "
         "Request bodies are JSON of at most 1 MiB (413 beyond) and 64 levels of nesting. "
         "A 503 with `Retry-After` means the database is briefly unavailable or a query ran "
         "past its time limit: retry. "

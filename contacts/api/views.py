@@ -143,7 +143,13 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         request=ActivityEventSerializer,
         responses={201: ActivityEventSerializer, 200: ActivityEventSerializer},
     )
-    @action(detail=True, methods=["get", "post"], url_path="activity", keyset_ordering=("-occurred_at", "-id"))
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        url_path="activity",
+        keyset_ordering=("-occurred_at", "-id"),
+        filterset_class=ActivityFilter,
+    )
     def activity(self, request, pk):
         contact = self.get_object()
         if request.method == "POST":
@@ -155,8 +161,8 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
             return Response(
                 ActivityEventSerializer(event).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
             )
-        # The timeline's filters are its own (the view's filterset is the contacts').
-        events = ActivityFilter(
+        # The timeline's filterset filters events, not contacts: applied here, not by filter_queryset().
+        events = self.filterset_class(
             request.query_params, ActivityEvent.objects.for_account(self.account).filter(contact=contact)
         )
         if not events.is_valid():

@@ -60,3 +60,25 @@ class AccountScopedViewSet(IdempotentPostMixin, viewsets.GenericViewSet):
         for name, value in kwargs.items():
             if "\x00" in str(value):
                 raise ValidationError({name: [NUL_MESSAGE]}, code="null_characters")
+        # Like unknown body fields (API.md §2): a typo such as ``?lifecyle_stage=``
+        # must not silently answer the unfiltered collection. (A method the
+        # route does not take has no parameters to judge: its answer is the 405.)
+        if self.action is None:
+            return
+        allowed = self.query_parameter_names()
+        unknown = [name for name in request.query_params if name not in allowed]
+        if unknown:
+            raise ValidationError({name: ["Unknown query parameter."] for name in unknown}, code="unknown_parameter")
+
+    def query_parameter_names(self) -> set[str]:
+        """The query parameters this request's operation takes (and documents); any other is a 400.
+
+        A GET of a page (every GET but ``retrieve``) takes the paginator's and
+        its filterset's; no other operation takes any.
+        """
+        if self.request.method != "GET" or self.action == "retrieve":
+            return set()
+        names = {parameter["name"] for parameter in self.paginator.get_schema_operation_parameters(self)}
+        if getattr(self, "filterset_class", None) is not None:
+            names |= set(self.filterset_class.base_filters)
+        return names

@@ -513,6 +513,49 @@ def test_non_json_content_type_is_415_on_add_tags(api, contact):
     assert_error(response, 415, "client_error", [None], code="unsupported_media_type")
 
 
+# --- Unknown query parameters -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "attrs"),
+    [
+        ("get", "", "lifecyle_stage=customer", ["lifecyle_stage"]),  # a typo never answers everything
+        ("get", "", "limit=5&page=2&sort=name", ["page", "sort"]),
+        ("get", "/{id}", "search=ada", ["search"]),  # a single contact takes no parameters
+        ("get", "/{id}/activity", "search=ada&type=message.sent", ["search"]),  # the timeline's filters only
+        ("get", "/optouts", "country=US", ["country"]),
+        ("post", "", "limit=5", ["limit"]),
+        ("patch", "/{id}", "force=1", ["force"]),
+        ("delete", "/{id}", "cascade=true", ["cascade"]),
+    ],
+)
+def test_unknown_query_parameter_is_400_naming_it_and_changes_nothing(api, contact, method, path, query, attrs):
+    url = f"{CONTACTS}{path.format(id=contact.id)}?{query}"
+
+    body = {"email": "eve@example.com"} if method in {"post", "patch"} else None
+
+    response = getattr(api, method)(url, body, format="json")
+
+    assert_invalid(response, *attrs, code="unknown_parameter")
+    assert list(Contact.objects.values_list("id", "email")) == [(contact.id, "ada@example.com")]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/contacts?limit=1&search=ada&lifecycle_stage=lead&country=US&tag=vip&created_after=2000-01-01T00:00:00Z",
+        "/v1/contacts/{id}/activity?limit=1&type=message.sent&channel=sms&since=2000-01-01T00:00:00Z",
+        "/v1/contacts/lists?limit=1",
+        "/v1/contacts/segments?limit=1",
+        "/v1/contacts/optouts?channel=sms&search=ada&limit=1",
+    ],
+)
+def test_documented_query_parameters_are_accepted(api, contact, path):
+    response = api.get(path.format(id=contact.id))
+
+    assert response.status_code == 200, response.content
+
+
 # --- Routes and methods -------------------------------------------------------
 
 NOT_FOUND = {"type": "client_error", "errors": [{"code": "not_found", "detail": "Not found.", "attr": None}]}

@@ -13,7 +13,16 @@ from django.db.models.expressions import RawSQL
 from contacts.models import Contact
 from lists.models import ContactList, ListMembership
 from segments.rules import compile_rules, validate_rules
-MISSING = object()
+
+
+class _Missing:
+    """No ``value`` key at all. Named in test ids, which every xdist worker must compute alike."""
+
+    def __repr__(self):
+        return "MISSING"
+
+
+MISSING = _Missing()
 
 
 def condition(field, operator, value=MISSING):

@@ -280,6 +280,19 @@ def test_json_nested_100_deep_is_400(api):
     assert_invalid(response, None)
 
 
+@pytest.mark.parametrize(("depth", "status"), [(64, 201), (65, 400)])
+def test_json_nesting_limit_is_64_levels(api, settings, depth, status):
+    # The body object is level 1, metadata 2, metadata.x 3: x holds depth - 2 nested arrays.
+    assert settings.API_MAX_JSON_DEPTH == 64
+    nested = "[" * (depth - 2) + "]" * (depth - 2)
+
+    response = post_raw(api, CONTACTS, body_with_raw_metadata_value(nested))
+
+    assert response.status_code == status, response.content
+    if status == 400:
+        assert_invalid(response, None)
+
+
 def test_metadata_nested_100_deep_is_400(api):
     deep = "[" * 100 + "]" * 100
     response = post_raw(api, CONTACTS, body_with_raw_metadata_value(deep))

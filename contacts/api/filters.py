@@ -8,7 +8,7 @@ from contacts.api.serializers import ACTIVITY_TYPES
 from contacts.constants import CHANNELS
 from contacts.models import ActivityEvent, Contact
 from contacts.preferences import opted_out_q
-from contacts_project.api.filters import Rfc3339DateTimeFilter
+from contacts_project.api.filters import NonEmptyChoiceFilter, Rfc3339DateTimeFilter
 from lists.models import ContactList, ListMembership
 from segments.models import Segment
 from segments.rules import compile_rules
@@ -84,7 +84,7 @@ class ContactFilter(filters.FilterSet):
 class OptoutFilter(filters.FilterSet):
     """``GET /v1/contacts/optouts``: contacts opted out of a channel, or of any; served by partial indexes."""
 
-    channel = filters.ChoiceFilter(
+    channel = NonEmptyChoiceFilter(
         choices=[(channel, channel) for channel in CHANNELS],
         method="filter_channel",
         help_text="Only contacts opted out of this channel (default: of at least one channel).",
@@ -111,8 +111,8 @@ class OptoutFilter(filters.FilterSet):
 class ActivityFilter(filters.FilterSet):
     """Filters of a contact's timeline; each is served by an index that starts with the contact."""
 
-    type = filters.ChoiceFilter(choices=[(type_, type_) for type_ in ACTIVITY_TYPES], help_text="Exact event type.")
-    channel = filters.ChoiceFilter(choices=[(channel, channel) for channel in CHANNELS], help_text="Exact channel.")
+    type = NonEmptyChoiceFilter(choices=[(type_, type_) for type_ in ACTIVITY_TYPES], help_text="Exact event type.")
+    channel = NonEmptyChoiceFilter(choices=[(channel, channel) for channel in CHANNELS], help_text="Exact channel.")
     since = Rfc3339DateTimeFilter(
         field_name="occurred_at", lookup_expr="gte", help_text="RFC 3339; events that occurred at or after."
     )

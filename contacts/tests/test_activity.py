@@ -885,6 +885,8 @@ def test_preference_changes_appear_in_the_timeline_as_preference_updated(api, co
         {"until": "2026-11-27T25:00:00Z"},
         {"until": "not a date"},
         {"since": ""},
+        {"type": ""},
+        {"channel": ""},
         {"until": "2026-11-27T12:15:00"},
         {"since": "0001-01-01T00:00:00+10:00"},
     ],

@@ -128,7 +128,7 @@ def test_channel_narrows_to_contacts_opted_out_of_that_channel(api, make_contact
     assert optout_ids(api) == {c.pk for c in per_channel.values()} | {several.pk, other_statuses.pk}
 
 
-@pytest.mark.parametrize("channel", ["fax", "SMS", "Email", " sms", "sms ", "opted_out", "sms,email", "all", "0"])
+@pytest.mark.parametrize("channel", ["fax", "SMS", "Email", " sms", "sms ", "opted_out", "sms,email", "all", "0", ""])
 def test_unknown_channel_is_400(api, make_contact, channel):
     contact = make_contact(email="ada@example.com")
     set_preferences(api, contact, {"sms": "opted_out"})

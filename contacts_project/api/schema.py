@@ -9,8 +9,10 @@ documented as the general shape instead of an enum that would be wrong. 409,
 of the rate limit (every operation) and of idempotency keys (every POST).
 """
 
+import copy
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
-from drf_spectacular.plumbing import build_choice_field
+from drf_spectacular.plumbing import build_choice_field, force_instance, is_serializer
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
@@ -134,6 +136,15 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         if self.method == "POST":
             return [*parameters, *IDEMPOTENCY_HEADERS, retry_after_header(["409", "429", "503"])]
         return [*parameters, retry_after_header(["429", "503"])]
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        # PUT is a partial update in this API, as PATCH is (API.md §4): document
+        # the same body, with no required field, not the create body.
+        serializer = force_instance(serializer)
+        if self.method == "PUT" and is_serializer(serializer):
+            serializer = copy.copy(serializer)
+            serializer.partial = True
+        return super()._get_request_for_media_type(serializer, direction)
 
     def _get_allowed_error_status_codes(self):
         codes = ["400", "401", "404", "405", "415", "429", "500", "503"]

@@ -177,6 +177,20 @@ def test_operations_taking_input_document_400(schema):
     assert seen == taking_input
 
 
+def test_put_documents_a_partial_body_like_patch(schema):
+    # PUT and PATCH both update partially (API.md §4): neither may document a required field.
+    for path, item in schema["paths"].items():
+        if "put" not in item:
+            continue
+        bodies = [
+            item[method]["requestBody"]["content"]["application/json"]["schema"]
+            for method in ("put", "patch")
+            if method in item
+        ]
+        assert all(body == bodies[0] for body in bodies), path
+        assert not resolve(schema, bodies[0]).get("required"), path
+
+
 def test_list_endpoint_documents_cursor_and_limit(schema):
     parameters = {
         parameter["name"]: parameter

@@ -47,6 +47,11 @@ class ResponseWiderChoiceField(serializers.ChoiceField):
         assert set(self.choices) <= set(self.response_choices), "responses must cover every accepted value"
 
 
+def utc_timestamp(value: datetime.datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ``, the one output form of every timestamp."""
+    return value.astimezone(datetime.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 class Rfc3339DateTimeField(serializers.DateTimeField):
     """A client's timestamp: RFC 3339 with an offset in (see contacts_project/rfc3339.py), UTC out.
 
@@ -63,4 +68,4 @@ class Rfc3339DateTimeField(serializers.DateTimeField):
         return parsed
 
     def to_representation(self, value):
-        return value.astimezone(datetime.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        return utc_timestamp(value)

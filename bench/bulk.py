@@ -1,11 +1,12 @@
 """Bulk operations, each a subprocess as an operator runs it: export, import, re-import; ``psql \\copy``.
 
-Each command is timed end to end (interpreter start to exit) and its peak
-memory is read from the kernel when it is reaped (``wait4``'s ``ru_maxrss``:
-the largest resident set of the process and of the children it waited for,
-so the import's validation workers count too). A sampler adds the peak of
-the whole process tree's resident memory summed (an upper bound: forked
-workers share pages).
+Each command is timed end to end (interpreter start to exit). Its memory is
+sampled from /proc every 0.2 s: the peak resident set (``VmHWM``, which the
+kernel keeps per process) of the largest process of the tree, the import's
+validation workers included, and the peak of the tree's resident memory
+summed (an upper bound: forked workers share pages). Not ``ru_maxrss``: for
+an exec'd child it starts at the resident size of the parent that spawned it
+(this bench process), which would hide the command's own peak.
 """
 
 import csv
@@ -38,7 +39,7 @@ class Measured:
     command: list[str]
     seconds: float
     returncode: int
-    peak_rss_bytes: int  # the largest single process (ru_maxrss)
+    peak_rss_bytes: int  # the largest single process (VmHWM)
     tree_peak_bytes: int  # the process tree's summed RSS, sampled
     stdout: str
     stderr: str
@@ -69,28 +70,33 @@ def run_measured(command: list[str], *, env: dict[str, str], log_dir: Path, name
         started = time.perf_counter()
         process = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR, stdout=out, stderr=err)
         tree_peak = 0
+        peaks: dict[int, int] = {}  # pid -> its VmHWM, the last value seen
         done = threading.Event()
 
         def sample():
             nonlocal tree_peak
             while not done.is_set():
-                pids = [process.pid, *procfs.descendants(process.pid)]
-                total = sum(memory.rss_bytes for pid in pids if (memory := procfs.memory(pid)) is not None)
-                tree_peak = max(tree_peak, total)
+                memories = [
+                    memory
+                    for pid in [process.pid, *procfs.descendants(process.pid)]
+                    if (memory := procfs.memory(pid)) is not None
+                ]
+                for memory in memories:
+                    peaks[memory.pid] = max(peaks.get(memory.pid, 0), memory.peak_bytes)
+                tree_peak = max(tree_peak, sum(memory.rss_bytes for memory in memories))
                 done.wait(SAMPLE_SECONDS)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        _, status, usage = os.wait4(process.pid, 0)
+        process.wait()
         elapsed = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
         done.set()
         sampler.join()
     return Measured(
         command=command,
         seconds=elapsed,
         returncode=process.returncode,
-        peak_rss_bytes=usage.ru_maxrss * 1024,  # kB on Linux
+        peak_rss_bytes=max(peaks.values(), default=0),
         tree_peak_bytes=tree_peak,
         stdout=stdout_path.read_text(errors="replace"),
         stderr=stderr_path.read_text(errors="replace"),

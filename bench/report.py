@@ -195,8 +195,8 @@ def render(report: Report) -> str:
         "- Writes go to a scratch account recreated by every run; the import goes to a fresh account beside the "
         "big one and is removed afterwards, so the read data set never changes.",
         "- Bulk rows are whole commands (`manage.py import_contacts` / `export_contacts`) from interpreter start "
-        "to exit. Peak RSS is the largest process (`ru_maxrss`, validation workers included); the process tree "
-        "column sums the tree's resident memory (shared pages counted twice).",
+        "to exit. Peak RSS is the largest process's `VmHWM` (validation workers included), sampled from /proc; "
+        "the process tree column sums the tree's resident memory (shared pages counted twice).",
         "",
     ]
     return "\n".join(lines)

@@ -52,8 +52,8 @@ def run(options: BenchOptions) -> Report | None:
     database.use_database(options.database)
     log(f"database {database.current_name()}: building the data set (kept between runs)")
     data = dataset.build(options.spec, log=log)
-    log("VACUUM (ANALYZE) of the shared tables")
-    dataset.vacuum_analyze()
+    log("VACUUM (ANALYZE) and CHECKPOINT")
+    dataset.settle()
     if options.build_only:
         return None
     if options.generator == "auto" and load.wrk_path() is None:

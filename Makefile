@@ -28,10 +28,15 @@ run: migrate
 	$(BIN)/python manage.py demo_account --base-url http://$(HOST):$(PORT)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# The suite runs in parallel, one pytest-xdist worker per CPU, each with its own test
+# database (<name>_gw0, _gw1…); tests marked many_connections take turns (conftest.py).
+# PYTEST_WORKERS=0 runs it serially.
+PYTEST_WORKERS ?= auto
+
 test: migrate
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # The benchmark suite (bench/, issue #6): prints the table and writes docs/PERFORMANCE.md.
 # The first run builds 1.9M contacts in a database of its own, contacts_bench (several

@@ -1,11 +1,31 @@
 """Fixtures shared by every app's tests."""
 
+import fcntl
+import tempfile
+from pathlib import Path
+
 import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import Account
 from accounts.services import api_key_create
 from contacts.services import contact_create
+
+# PostgreSQL allows 100 connections; a test marked many_connections holds up to
+# 51 at once (its parallel requests). Under pytest-xdist two of them on two
+# workers could together pass the limit, so they take turns: an exclusive lock
+# on one file, machine-wide because the database server is shared too.
+MANY_CONNECTIONS_LOCK = Path(tempfile.gettempdir()) / "contacts-tests-many-connections.lock"
+
+
+@pytest.fixture(autouse=True)
+def _many_connections_take_turns(request):
+    if request.node.get_closest_marker("many_connections") is None:
+        yield
+        return
+    with MANY_CONNECTIONS_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _client_for(account: Account) -> APIClient:

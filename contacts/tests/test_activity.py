@@ -534,6 +534,7 @@ def _in_parallel(raw_key, count, send):
         return list(pool.map(run, range(count)))
 
 
+@pytest.mark.many_connections
 @pytest.mark.django_db(transaction=True)
 def test_parallel_retries_of_one_receipt_store_one_event(api, contact):
     body = {"type": "message.delivered", "channel": "sms", "message_id": "msg_race", "data": {"status": "DELIVRD"}}

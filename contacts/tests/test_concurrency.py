@@ -13,6 +13,9 @@ from rest_framework.test import APIClient
 
 from contacts.models import Contact
 
+# Dozens of connections at once: such tests take turns across xdist workers (conftest.py).
+pytestmark = pytest.mark.many_connections
+
 
 def _in_parallel(raw_key, count, send):
     """Run ``send(client, i)`` for i in 0..count-1 in ``count`` threads started together."""

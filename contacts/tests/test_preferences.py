@@ -512,6 +512,7 @@ def _in_parallel(raw_key, count, send):
         return list(pool.map(run, range(count)))
 
 
+@pytest.mark.many_connections
 @pytest.mark.django_db(transaction=True)
 def test_parallel_puts_on_different_channels_all_land(api):
     contact = created(api, email="ada@example.com")
@@ -531,6 +532,7 @@ def test_parallel_puts_on_different_channels_all_land(api):
     )
 
 
+@pytest.mark.many_connections
 @pytest.mark.django_db(transaction=True)
 def test_parallel_puts_record_one_event_per_real_change(api):
     contact = created(api, email="ada@example.com")
@@ -561,6 +563,7 @@ def test_parallel_puts_record_one_event_per_real_change(api):
     )
 
 
+@pytest.mark.many_connections
 @pytest.mark.django_db(transaction=True)
 def test_parallel_puts_flipping_one_channel_leave_an_unbroken_event_chain(api):
     contact = created(api, email="ada@example.com")

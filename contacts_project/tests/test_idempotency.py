@@ -219,6 +219,7 @@ def test_purge_deletes_records_past_24_hours(api, account):
     assert "Deleted 1 idempotency record(s)" in out.getvalue()
 
 
+@pytest.mark.many_connections
 @pytest.mark.django_db(transaction=True)
 def test_parallel_repeats_create_one_contact_and_get_its_response_or_409(api, account):
     responses = _in_parallel(api.raw_key, 10, lambda client, i: post(client, "/v1/contacts", ADA, "same-key"))

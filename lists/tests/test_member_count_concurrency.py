@@ -17,6 +17,9 @@ from lists.models import ContactList, ListMembership
 
 LISTS = "/v1/contacts/lists"
 
+# Dozens of connections at once: such tests take turns across xdist workers (conftest.py).
+pytestmark = pytest.mark.many_connections
+
 
 def _in_parallel(raw_key, jobs):
     """Run every ``job(client)`` in its own thread, all started together; their answers in order."""

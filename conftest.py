@@ -5,11 +5,18 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from accounts.models import Account
 from accounts.services import api_key_create
 from contacts.services import contact_create
+
+# Users made by tests (admin_client, admin_user, the browser test's operator)
+# are hashed with PBKDF2's 1,000,000 iterations by default: ~0.5 s of CPU each,
+# ~50 s over the suite. No test is about password hashing; API keys are
+# SHA-256 (accounts/models.py) and unaffected.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # PostgreSQL allows 100 connections; a test marked many_connections holds up to
 # 51 at once (its parallel requests). Under pytest-xdist two of them on two

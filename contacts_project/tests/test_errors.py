@@ -559,12 +559,18 @@ def test_unknown_query_parameter_is_400_naming_it_and_changes_nothing(api, conta
         "/v1/contacts?limit=1&search=ada&lifecycle_stage=lead&country=US&tag=vip&created_after=2000-01-01T00:00:00Z",
         "/v1/contacts/{id}/activity?limit=1&type=message.sent&channel=sms&since=2000-01-01T00:00:00Z",
         "/v1/contacts/lists?limit=1",
+        "/v1/contacts/lists/{list}/members?limit=1",
         "/v1/contacts/segments?limit=1",
+        "/v1/contacts/segments/{segment}/members?limit=1",
         "/v1/contacts/optouts?channel=sms&search=ada&limit=1",
     ],
 )
 def test_documented_query_parameters_are_accepted(api, contact, path):
-    response = api.get(path.format(id=contact.id))
+    list_id = api.post("/v1/contacts/lists", {"name": "Newsletter"}, format="json").json()["id"]
+    rules = {"match": "all", "conditions": [{"field": "tags", "operator": "contains", "value": "vip"}]}
+    segment_id = api.post("/v1/contacts/segments", {"name": "VIPs", "rules": rules}, format="json").json()["id"]
+
+    response = api.get(path.format(id=contact.id, list=list_id, segment=segment_id))
 
     assert response.status_code == 200, response.content
 

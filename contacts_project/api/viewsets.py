@@ -73,10 +73,10 @@ class AccountScopedViewSet(IdempotentPostMixin, viewsets.GenericViewSet):
     def query_parameter_names(self) -> set[str]:
         """The query parameters this request's operation takes (and documents); any other is a 400.
 
-        A GET of a page (every GET but ``retrieve``) takes the paginator's and
-        its filterset's; no other operation takes any.
+        A GET (or HEAD) of a page, which is every GET but ``retrieve``, takes
+        the paginator's and its filterset's; no other operation takes any.
         """
-        if self.request.method != "GET" or self.action == "retrieve":
+        if self.request.method not in ("GET", "HEAD") or self.action == "retrieve":
             return set()
         names = {parameter["name"] for parameter in self.paginator.get_schema_operation_parameters(self)}
         if getattr(self, "filterset_class", None) is not None:

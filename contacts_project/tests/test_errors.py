@@ -553,6 +553,11 @@ def test_unknown_query_parameter_is_400_naming_it_and_changes_nothing(api, conta
     assert list(Contact.objects.values_list("id", "email")) == [(contact.id, "ada@example.com")]
 
 
+def test_head_of_a_page_takes_the_page_parameters(api, contact):
+    assert api.head(f"{CONTACTS}?limit=1&search=ada").status_code == 200
+    assert api.head(f"{CONTACTS}?sort=name").status_code == 400  # a HEAD answer has no body to name it
+
+
 @pytest.mark.parametrize(
     "path",
     [

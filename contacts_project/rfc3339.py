@@ -11,7 +11,8 @@ import re
 
 from django.utils.dateparse import parse_datetime
 
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+# ASCII: \d alone would take any script's digits (Arabic-Indic ones…), which int() reads.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 
 
 def parse_rfc3339(value) -> datetime.datetime | None:

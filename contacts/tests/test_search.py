@@ -334,6 +334,7 @@ def test_updated_after_filters_on_updated_at(api, make_contact):
         "2026-03-01",
         "0001-01-01T00:00:00+10:00",  # before year 1 in UTC
         "9999-12-31T23:00:00-10:00",  # after year 9999 in UTC
+        "\u0662\u0660\u0662\u0666-\u0660\u0663-\u0660\u0661T12:00:00Z",  # Arabic-Indic digits
     ],
 )
 def test_malformed_timestamp_is_400_naming_the_parameter(api, make_contact, param, value):

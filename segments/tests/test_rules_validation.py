@@ -432,6 +432,7 @@ def test_lists_need_one_list_id(operator, value):
         "2026-11-27T10:61:00Z",
         "2026-11-27T10:15:00+0100",
         "0001-01-01T00:00:00+10:00",  # before year 1 in UTC
+        "\u0662\u0660\u0662\u0666-\u0661\u0661-\u0662\u0667T10:15:00Z",  # Arabic-Indic digits
         "9999-12-31T23:00:00-10:00",  # after year 9999 in UTC
         "2026-11-27T10:15Z",
         "27/11/2026 10:15:00Z",

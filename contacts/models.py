@@ -3,10 +3,11 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models.functions import Now, Reverse
-from phonenumber_field.modelfields import PhoneNumberField
 
 from contacts.constants import DEFAULT_LIFECYCLE_STAGE
+from contacts.fields import StoredE164Field
 from contacts.preferences import optout_indexes, statuses
+from contacts.validation import e164
 from contacts_project.ids import IdFactory
 from contacts_project.tenancy import AccountOwned, AccountScopedQuerySet
 
@@ -18,12 +19,16 @@ class ContactQuerySet(AccountScopedQuerySet):
 
         return apply_search(self, text)
 
+    def for_output(self):
+        """Without the search columns: only search reads them, in SQL; the tsvector is a row's widest value."""
+        return self.defer("search_vector", "phone_digits", "phone_national")
+
 
 class Contact(AccountOwned):
     """A person an account messages, with their channels, tags and custom data."""
 
     id = models.CharField(primary_key=True, max_length=24, default=IdFactory("con"), editable=False)
-    phone = PhoneNumberField(null=True, blank=True)
+    phone = StoredE164Field(null=True, blank=True)
     email = models.EmailField(max_length=254, null=True, blank=True)
     first_name = models.CharField(max_length=100, blank=True, default="")
     last_name = models.CharField(max_length=100, blank=True, default="")
@@ -78,6 +83,12 @@ class Contact(AccountOwned):
     def __str__(self):
         name = f"{self.first_name} {self.last_name}".strip()
         return name or self.email or str(self.phone or self.id)
+
+    @property
+    def phone_e164(self) -> str | None:
+        """The phone as stored (E.164 text), without making a PhoneNumber of it when it was loaded as text."""
+        value = self.__dict__.get("phone") if "phone" in self.__dict__ else self.phone
+        return (value or None) if isinstance(value, str) or value is None else e164(value)
 
     @property
     def preference_map(self) -> dict[str, str]:

@@ -13,7 +13,7 @@ NAME_CONSTRAINT = "segment_name_unique"
 
 def segment_contacts(*, account: Account, rules: dict):
     """The account's contacts matching ``rules`` (already validated): one SQL query."""
-    return Contact.objects.for_account(account).filter(compile_rules(rules))
+    return Contact.objects.for_output().for_account(account).filter(compile_rules(rules))
 
 
 @transaction.atomic

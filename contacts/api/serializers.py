@@ -17,7 +17,7 @@ from contacts.constants import (
     TAGS_MAX_COUNT,
 )
 from contacts.models import ActivityEvent, Contact
-from contacts.validation import ContactInvalid, clean_contact, e164, metadata_size
+from contacts.validation import ContactInvalid, clean_contact, metadata_size
 from contacts_project.api.serializers import (
     ResponseWiderChoiceField,
     Rfc3339DateTimeField,
@@ -141,7 +141,7 @@ class ContactSerializer(serializers.ModelSerializer):
         # contacts/tests/test_representation.py holds the two equal.
         return {
             "id": instance.id,
-            "phone": e164(instance.phone),
+            "phone": instance.phone_e164,
             "email": instance.email,
             "first_name": instance.first_name,
             "last_name": instance.last_name,

@@ -51,7 +51,7 @@ ACTIVITY_PARAMETERS = [
     destroy=extend_schema(summary="Delete a contact and everything attached to it"),
 )
 class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):
-    queryset = Contact.objects.all()
+    queryset = Contact.objects.for_output()
     serializer_class = ContactSerializer
     filterset_class = ContactFilter
     lookup_value_regex = "con_[^/]+"

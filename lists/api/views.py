@@ -69,7 +69,7 @@ class ContactListViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Accou
                 account=self.account, contact_list=contact_list, contact_ids=serializer.validated_data["contact_ids"]
             )
             return Response(result)
-        contacts = Contact.objects.for_account(self.account).filter(memberships__contact_list=contact_list)
+        contacts = Contact.objects.for_output().for_account(self.account).filter(memberships__contact_list=contact_list)
         page = self.paginate_queryset(contacts.annotate(added_at=F("memberships__added_at")))
         return self.get_paginated_response(ContactSerializer(page, many=True).data)
 

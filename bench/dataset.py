@@ -106,6 +106,11 @@ def build(spec: DataSetSpec, *, log: Callable[[str], None]) -> DataSet:
         )
         log(f"{name}: {summary.contacts:,} contacts, {summary.memberships:,} memberships, {summary.events:,} events")
         built.append(name)
+    expected = {name for name, _, _ in spec.accounts()} | {WRITES, IMPORT}
+    for other in Account.objects.exclude(name__in=expected).order_by("name"):
+        # Not ours to delete (another tool may be using it), but its rows share the tables measured.
+        contacts = Contact.objects.for_account(other).count()
+        log(f"warning: account {other.name!r} ({contacts:,} contacts) is not part of the data set")
     # Leftovers of an interrupted run would sit in the shared tables the reads measure.
     for leftover in Account.objects.filter(name__in=[WRITES, IMPORT]):
         log(f"{leftover.name}: purging a previous run's scratch account")

@@ -44,6 +44,7 @@ class Report:
     bulk: list[BulkResult] = field(default_factory=list)
     workers: list[WorkerResult] = field(default_factory=list)
     elapsed_seconds: float = 0.0
+    load_averages: tuple[float, float] | None = None  # when the requests started and ended
 
     def rows_by_key(self) -> dict:
         return {row.key: row for row in [*self.requests, *self.bulk, *self.workers]}
@@ -68,6 +69,11 @@ class Report:
         return missed
 
 
+def load_average() -> float:
+    """The 1-minute load average: above the core count, other processes competed for the CPUs."""
+    return os.getloadavg()[0]
+
+
 def machine_description() -> str:
     model = ""
     try:
@@ -86,6 +92,13 @@ def machine_description() -> str:
     cores = len(os.sched_getaffinity(0))
     system = f"{platform.system()} {platform.release()}"
     return f"{model or platform.processor() or 'unknown CPU'}, {cores} cores{memory}, {system}"
+
+
+def _load(report: Report) -> str:
+    if report.load_averages is None:
+        return ""
+    start, end = report.load_averages
+    return f"; 1-min load average {start:.1f} when the requests started, {end:.1f} when they ended"
 
 
 def _number(value: float | None, digits: int = 1) -> str:
@@ -119,7 +132,7 @@ def render(report: Report) -> str:
         "|---|---|",
         f"| date | {report.date:%Y-%m-%d %H:%M} UTC (run took {report.elapsed_seconds / 60:.0f} min) |",
         f"| command | `{report.command}` |",
-        f"| machine | {report.machine} (app, database and load generator together) |",
+        f"| machine | {report.machine} (app, database and load generator together){_load(report)} |",
         f"| database | {report.database} |",
         f"| server | {report.server} |",
         f"| load | {report.load} |",

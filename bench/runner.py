@@ -12,7 +12,7 @@ from django.db import close_old_connections
 from bench import bulk, database, dataset, load, sqlfloor
 from bench.dataset import DataSetSpec
 from bench.operations import Operation, read_operations, write_operations
-from bench.report import Report, RequestResult, WorkerResult, machine_description, now
+from bench.report import Report, RequestResult, WorkerResult, load_average, machine_description, now
 from bench.server import Gunicorn, production_environment
 from contacts.models import Contact
 from contacts_project.embedded_db import data_dir
@@ -103,9 +103,11 @@ def run(options: BenchOptions) -> Report | None:
         work = Path(workdir)
         with Gunicorn(workers=options.workers, env=env, log_path=work / "gunicorn.log") as server:
             log(f"gunicorn on {server.base_url} ({options.workers} workers)")
+            load_at_start = load_average()
             for operation in operations:
                 report.requests.append(_measure(operation, server=server, keys=keys, options=options, work=work))
                 _log_request(report.requests[-1], log)
+            report.load_averages = (load_at_start, load_average())
             for number, memory in enumerate(server.worker_memory(), start=1):
                 report.workers.append(
                     WorkerResult(

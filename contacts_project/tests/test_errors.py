@@ -708,10 +708,11 @@ def test_operational_error_in_a_write_is_503(api, monkeypatch):
 
 
 def test_operational_error_during_authentication_is_503(api, monkeypatch):
-    def lost_connection(self):
+    def lost_connection(prefix):
         raise OperationalError("terminating connection due to administrator command")
 
-    monkeypatch.setattr("accounts.models.ApiKeyQuerySet.active", lost_connection)
+    # The key lookup every authenticated request makes (one SQL statement).
+    monkeypatch.setattr("accounts.authentication.active_key_by_prefix", lost_connection)
 
     _assert_unavailable(api.get(CONTACTS))
 

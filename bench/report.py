@@ -117,6 +117,11 @@ def _verdict(ratios: list[float | None], error: bool = False) -> str:
     return "✅" if all(ratio is not None and ratio <= 1 for ratio in ratios) else "❌"
 
 
+def _added(milliseconds: float) -> str:
+    # Below zero only when the replay of a long query ran slower than the HTTP run did: noise.
+    return f"{milliseconds:,.1f}" if milliseconds >= 0 else "≈ 0"
+
+
 def _mib(value: int | None) -> str:
     return "—" if value is None else f"{value / MIB:,.0f}"
 
@@ -150,13 +155,13 @@ def render(report: Report) -> str:
         for row in report.requests:
             text, ratios = evaluate(row.floor, row, rows)
             http, sql = row.http, row.sql
-            added = http.p50_ms - sql.p50_ms if http is not None and sql is not None else None
+            added = _added(http.p50_ms - sql.p50_ms) if http is not None and sql is not None else "—"
             errors = f" ({http.errors:,} errors)" if http is not None and http.errors else ""
             failure = f" — failed: {row.error}" if row.error else ""
             lines.append(
                 f"| {row.label}{errors}{failure} | {_number(http and http.p50_ms)} | {_number(http and http.p99_ms)} "
                 f"| {_number(http and http.rate, 0)} | {_number(sql and sql.p50_ms, 2)} "
-                f"| {_number(sql and sql.p99_ms, 2)} | {_number(sql and sql.rate, 0)} | {_number(added)} "
+                f"| {_number(sql and sql.p99_ms, 2)} | {_number(sql and sql.rate, 0)} | {added} "
                 f"| {text} | {_ratios(ratios)} | {_verdict(ratios, bool(row.error or errors))} |"
             )
         lines.append("")
@@ -202,7 +207,8 @@ def render(report: Report) -> str:
         "- **SQL**: every statement the view runs for the same request (captured in-process through the full "
         "Django stack, parameters bound), replayed with psycopg on as many connections as the HTTP load, without "
         "server-side preparation (as Django sends them): the database's share. **Django + HTTP** = HTTP p50 minus "
-        "SQL p50, what the framework, the server and the network add.",
+        "SQL p50, what the framework, the server and the network add (≈ 0 where a long query's replay happened to "
+        "run slower than its HTTP run).",
         "- **no-database view** (`GET /livez`): HTTP + middleware + Django alone, the other floor of every row.",
         "- List-shaped pages (members, opt-outs, activity, filtered lists) are held to the list-page floor.",
         "- Writes go to a scratch account recreated by every run; the import goes to a fresh account beside the "

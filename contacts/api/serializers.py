@@ -5,6 +5,7 @@ from rest_framework.exceptions import ErrorDetail
 
 from contacts.constants import (
     CHANNELS,
+    CONTACT_REPRESENTATION,
     DEFAULT_LIFECYCLE_STAGE,
     EMAIL_MAX_LENGTH,
     LIFECYCLE_STAGE_PATTERN,
@@ -109,20 +110,7 @@ class ContactSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Contact
-        fields = [
-            "id",
-            "phone",
-            "email",
-            "first_name",
-            "last_name",
-            "country",
-            "lifecycle_stage",
-            "tags",
-            "metadata",
-            "preferences",
-            "created_at",
-            "updated_at",
-        ]
+        fields = list(CONTACT_REPRESENTATION)
         read_only_fields = ["id", "created_at", "updated_at"]
 
     def to_internal_value(self, data):

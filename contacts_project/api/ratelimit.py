@@ -27,6 +27,7 @@ Refusing traffic because the limiter is down would turn a limiter outage into
 a full outage.
 """
 
+import abc
 import hashlib
 import logging
 import time
@@ -74,19 +75,19 @@ def window_start(bucket: str, window: int, now: int) -> int:
     return now - (now - offset) % window
 
 
-class Store:
+class Store(abc.ABC):
     """Where counters live. ``errors`` are the exceptions that mean "unavailable": fail open."""
 
     errors: tuple[type[BaseException], ...] = ()
     _failure_logged_at = float("-inf")
 
+    @abc.abstractmethod
     def hit(self, bucket: str, start: int, window: int) -> int:
         """Count one more in ``bucket``'s window starting at ``start``; return the new count."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def count(self, bucket: str, start: int) -> int:
         """The count in ``bucket``'s window starting at ``start``, without adding to it."""
-        raise NotImplementedError
 
     def report_failure(self, exc: BaseException) -> None:
         now = time.monotonic()

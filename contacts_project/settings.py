@@ -114,6 +114,8 @@ if os.environ.get("DATABASE_URL"):
 else:
     _database = embedded_database_settings()
 _database.update(
+    # Django's PostgreSQL backend with a health check that needs no round trip.
+    ENGINE="contacts_project.postgresql",
     CONN_MAX_AGE=env_int("DB_CONN_MAX_AGE", 60),
     CONN_HEALTH_CHECKS=True,
 )

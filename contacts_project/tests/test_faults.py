@@ -11,12 +11,14 @@ import io
 import json
 import socket
 import sys
+import time
 from wsgiref.util import setup_testing_defaults
 
 import psycopg
 import pytest
 from django.db import connection
 
+from contacts_project.postgresql import base as backend
 from contacts_project.wsgi import application
 
 
@@ -53,6 +55,12 @@ def terminate_backend(pid: int) -> None:
     params.pop("context", None)
     with psycopg.connect(**params, autocommit=True) as admin:
         assert admin.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone() == (True,)
+        # pg_terminate_backend only signals: wait for the backend to be gone,
+        # which is when "between requests" is over.
+        deadline = time.monotonic() + 10
+        while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
+            assert time.monotonic() < deadline, f"backend {pid} still running"
+            time.sleep(0.01)
 
 
 def dead_port() -> int:
@@ -108,3 +116,26 @@ def test_unreachable_database_is_503_and_recovery_needs_no_restart(api, make_con
     assert status == 200, body
     assert body["id"] == contact.id
     assert wsgi_get("/healthz")[0] == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_health_check_of_a_live_connection_needs_no_round_trip(monkeypatch):
+    round_trips = []
+    monkeypatch.setattr(
+        backend.base.DatabaseWrapper, "is_usable", lambda self: round_trips.append(self) or True, raising=True
+    )
+    connection.ensure_connection()
+
+    assert connection.is_usable() is True
+    assert round_trips == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_health_check_sees_a_killed_backend():
+    connection.ensure_connection()
+    assert connection.is_usable() is True
+
+    terminate_backend(backend_pid())
+
+    assert connection.is_usable() is False
+    connection.close()  # what Django does with an unusable connection; the next query reconnects

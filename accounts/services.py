@@ -3,6 +3,7 @@
 from django.db import transaction
 from django.db.models.functions import Now
 
+from accounts.authentication import forget_recent_keys
 from accounts.models import Account, ApiKey
 
 
@@ -22,8 +23,14 @@ def account_get_or_create_with_key(*, name: str, key_name: str = "") -> tuple[Ac
 
 
 def api_keys_revoke(*, keys) -> int:
-    """Revoke the keys of a queryset: they answer 401 from the next request on. Idempotent."""
-    return keys.filter(revoked_at__isnull=True).update(revoked_at=Now())
+    """Revoke the keys of a queryset. Idempotent.
+
+    They answer 401 from this process's next request on, and from the other
+    server processes' within ``API_KEY_CACHE_SECONDS`` (accounts.authentication).
+    """
+    revoked = keys.filter(revoked_at__isnull=True).update(revoked_at=Now())
+    forget_recent_keys()
+    return revoked
 
 
 def api_key_revoke(*, api_key: ApiKey) -> None:

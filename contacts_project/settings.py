@@ -182,6 +182,10 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # runaway client without throttling a sender that looks up ~1,000 contacts a
 # second on one key.
 RATE_LIMIT_PER_MINUTE = env_int("RATE_LIMIT_PER_MINUTE", 120_000)
+# Seconds a server process remembers an API key it looked up; a key revoked
+# elsewhere stops working within this time (accounts.authentication). 0: look
+# the key up on every request.
+API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 5)
 # Failed admin logins from one IP for one username before the form refuses
 # to try, for the rest of the window (0 disables).
 ADMIN_LOGIN_MAX_FAILURES = env_int("ADMIN_LOGIN_MAX_FAILURES", 10)

@@ -8,6 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.db.models.functions import Now
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
@@ -183,6 +184,7 @@ def test_revoking_one_key_leaves_the_accounts_other_keys_working(account):
 
 
 def test_key_of_a_deleted_account_is_401(api, account):
+    assert api.get("/v1/contacts").status_code == 200
     account.delete()
 
     assert_unauthorized(api.get("/v1/contacts"))
@@ -427,3 +429,86 @@ def test_no_log_record_holds_a_key(api, caplog):
     assert api.raw_key not in logged
     assert wrong not in logged
     assert api.raw_key.split("_")[2] not in logged
+
+
+# --- Keys remembered per process (API_KEY_CACHE_SECONDS) ---------------------------
+
+
+def key_lookups(queries) -> int:
+    return sum(ApiKey._meta.db_table in query["sql"] for query in queries)
+
+
+@pytest.fixture
+def monotonic(monkeypatch):
+    """The authentication module's clock, moved by the test: ``monotonic.now += …``."""
+    import accounts.authentication
+
+    clock = type("Clock", (), {"now": 1_000.0})()
+    monkeypatch.setattr(accounts.authentication.time, "monotonic", lambda: clock.now)
+    return clock
+
+
+def test_a_key_is_looked_up_once_per_cache_period(api, monotonic, settings):
+    settings.API_KEY_CACHE_SECONDS = 5
+
+    with CaptureQueriesContext(connection) as first:
+        assert api.get("/v1/contacts").status_code == 200
+    with CaptureQueriesContext(connection) as remembered:
+        assert api.get("/v1/contacts").status_code == 200
+    monotonic.now += 5
+    with CaptureQueriesContext(connection) as expired:
+        assert api.get("/v1/contacts").status_code == 200
+
+    assert (key_lookups(first), key_lookups(remembered), key_lookups(expired)) == (1, 0, 1)
+
+
+def test_a_remembered_key_still_checks_the_whole_secret(api):
+    assert api.get("/v1/contacts").status_code == 200  # remembered from here on
+    wrong = api.raw_key[:-1] + ("A" if api.raw_key[-1] != "A" else "B")
+
+    assert_unauthorized(client_with(f"Bearer {wrong}").get("/v1/contacts"))
+    assert api.get("/v1/contacts").status_code == 200
+
+
+def test_unknown_keys_are_not_remembered(db):
+    key = unknown_key()
+    client = client_with(f"Bearer {key}")
+
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            assert_unauthorized(client.get("/v1/contacts"))
+        assert key_lookups(queries) == 1
+
+
+def test_a_key_revoked_by_another_process_stops_within_the_cache_period(api, account, monotonic, settings):
+    settings.API_KEY_CACHE_SECONDS = 5
+    assert api.get("/v1/contacts").status_code == 200
+
+    # Another process (another server worker, or manage.py in its own process)
+    # revokes it: nothing tells this one.
+    ApiKey.objects.filter(account=account).update(revoked_at=Now())
+    monotonic.now += 4.9
+    assert api.get("/v1/contacts").status_code == 200
+    monotonic.now += 0.1
+
+    assert_unauthorized(api.get("/v1/contacts"))
+
+
+def test_a_cache_period_of_zero_looks_the_key_up_every_time(api, account, settings):
+    settings.API_KEY_CACHE_SECONDS = 0
+    assert api.get("/v1/contacts").status_code == 200
+
+    with CaptureQueriesContext(connection) as queries:
+        assert api.get("/v1/contacts").status_code == 200
+    ApiKey.objects.filter(account=account).update(revoked_at=Now())
+
+    assert key_lookups(queries) == 1
+    assert_unauthorized(api.get("/v1/contacts"))
+
+
+def test_a_key_deleted_in_this_process_stops_at_once(api, account):
+    assert api.get("/v1/contacts").status_code == 200
+
+    ApiKey.objects.get(account=account).delete()
+
+    assert_unauthorized(api.get("/v1/contacts"))

@@ -8,9 +8,12 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
+from accounts.authentication import forget_recent_keys
 from accounts.models import Account
 from accounts.services import api_key_create
 from contacts.services import contact_create
+from contacts_project.api import ratelimit
+from contacts_project.api.ratelimit import rate_limit_forget_local
 
 # Users made by tests (admin_client, admin_user, the browser test's operator)
 # are hashed with PBKDF2's 1,000,000 iterations by default: ~0.5 s of CPU each,
@@ -41,6 +44,24 @@ def _client_for(account: Account) -> APIClient:
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
     client.raw_key = raw_key
     return client
+
+
+@pytest.fixture(autouse=True)
+def _no_state_from_earlier_tests():
+    """Each test starts with this process's remembered API keys and batched rate-limit counts empty."""
+    forget_recent_keys()
+    rate_limit_forget_local()
+
+
+@pytest.fixture
+def hot_api_key(settings, monkeypatch):
+    """The API key stays remembered and its rate-limit hits batched, as on a busy server.
+
+    After one warm-up request, a request then runs only its own queries,
+    whatever the time between requests (query-count tests).
+    """
+    settings.API_KEY_CACHE_SECONDS = 3600
+    monkeypatch.setattr(ratelimit, "SYNC_SECONDS", 3600.0)
 
 
 @pytest.fixture(autouse=True)

@@ -25,11 +25,22 @@ A store that fails (unreachable, timed out) fails open: the request is served
 unlimited and a warning is logged, at most every 10 seconds per process.
 Refusing traffic because the limiter is down would turn a limiter outage into
 a full outage.
+
+Each process batches its hits (``BatchedCounts``). One store write per
+request was a third of the statements of a primary-key read, so a process
+adds its hits to the store once they reach 1% of the limit, or once a second,
+whichever comes first, and answers in between from the store's last count
+plus its own hits since. Once a bucket's count reaches 90% of the limit, its
+every hit goes to the store. So limits of 100 or less are counted exactly;
+above that, ``RateLimit-Remaining`` may lag the other processes' hits of the
+last second, and a key can overshoot its limit by at most 1% of it per server
+process (in which the hits of the last second are included).
 """
 
 import abc
 import hashlib
 import logging
+import threading
 import time
 import zlib
 from dataclasses import dataclass
@@ -45,6 +56,12 @@ logger = logging.getLogger(__name__)
 
 API_WINDOW_SECONDS = 60
 FAILURE_LOG_INTERVAL_SECONDS = 10
+# Batching (module docstring): a process writes its hits to the store when
+# they reach 1/BATCH_DIVISOR of the limit, after SYNC_SECONDS, or on every
+# hit once the count is within 1 - EXACT_FROM of the limit.
+BATCH_DIVISOR = 100
+SYNC_SECONDS = 1.0
+EXACT_FROM = 0.9
 
 
 @dataclass(frozen=True)
@@ -82,8 +99,8 @@ class Store(abc.ABC):
     _failure_logged_at = float("-inf")
 
     @abc.abstractmethod
-    def hit(self, bucket: str, start: int, window: int) -> int:
-        """Count one more in ``bucket``'s window starting at ``start``; return the new count."""
+    def hit(self, bucket: str, start: int, window: int, amount: int = 1) -> int:
+        """Count ``amount`` more in ``bucket``'s window starting at ``start``; return the new count."""
 
     @abc.abstractmethod
     def count(self, bucket: str, start: int) -> int:
@@ -102,18 +119,19 @@ class PostgresStore(Store):
     # A newer window restarts the count; a hit computed for an older window (a
     # worker whose clock lags) counts in the newer one instead of resetting it.
     hit_sql = f"""
-        INSERT INTO {table} AS c (bucket, window_start, count) VALUES (%s, %s, 1)
+        INSERT INTO {table} AS c (bucket, window_start, count) VALUES (%s, %s, %s)
         ON CONFLICT (bucket) DO UPDATE SET
-            count = CASE WHEN EXCLUDED.window_start > c.window_start THEN 1 ELSE c.count + 1 END,
+            count = CASE WHEN EXCLUDED.window_start > c.window_start THEN EXCLUDED.count
+                         ELSE c.count + EXCLUDED.count END,
             window_start = GREATEST(c.window_start, EXCLUDED.window_start)
         RETURNING count
     """
 
-    def hit(self, bucket, start, window):
+    def hit(self, bucket, start, window, amount=1):
         # The API runs in autocommit, so this is one statement and one commit;
         # the table is UNLOGGED, so the commit does not wait for a WAL flush.
         with connection.cursor() as cursor:
-            cursor.execute(self.hit_sql, [bucket, start])
+            cursor.execute(self.hit_sql, [bucket, start, amount])
             return cursor.fetchone()[0]
 
     def count(self, bucket, start):
@@ -135,10 +153,10 @@ class RedisStore(Store):
         # quarter of a second at most before it is served unlimited.
         self.client = redis.Redis.from_url(url, socket_connect_timeout=0.25, socket_timeout=0.25)
 
-    def hit(self, bucket, start, window):
+    def hit(self, bucket, start, window, amount=1):
         key = f"{self.key_prefix}{bucket}:{start}"
         pipeline = self.client.pipeline(transaction=False)
-        pipeline.incr(key)
+        pipeline.incrby(key, amount)
         pipeline.expireat(key, start + window + 1)
         count, _ = pipeline.execute()
         return count
@@ -159,26 +177,94 @@ def get_store() -> Store:
     return store
 
 
-def _usage(bucket: str, *, limit: int, window: int, count_hit: bool) -> Usage | None:
+@dataclass
+class _Bucket:
+    """A bucket's window as this process sees it."""
+
+    start: int
+    stored: int = 0  # the store's count when this process last wrote to it
+    pending: int = 0  # this process's hits since, not yet in the store
+    synced_at: float = float("-inf")  # time.monotonic() of that write
+
+
+class BatchedCounts:
+    """This process's hits, added to the store in batches (module docstring)."""
+
+    # A bound on memory: past it, buckets whose window has ended are dropped.
+    MAX_BUCKETS = 10_000
+
+    def __init__(self):
+        self._buckets: dict[str, _Bucket] = {}
+        self._lock = threading.Lock()
+
+    def forget(self) -> None:
+        with self._lock:
+            self._buckets.clear()
+
+    def hit(self, store: Store, bucket: str, *, start: int, window: int, limit: int) -> int:
+        """Count one hit; return the bucket's count as far as this process knows. Raises ``store.errors``."""
+        batch = max(1, limit // BATCH_DIVISOR)
+        now = time.monotonic()
+        with self._lock:
+            state = self._buckets.get(bucket)
+            if state is None or state.start != start:
+                if state is None and len(self._buckets) >= self.MAX_BUCKETS:
+                    self._drop_ended(start)
+                state = self._buckets[bucket] = _Bucket(start)
+            state.pending += 1
+            if state.pending < batch and state.stored < limit * EXACT_FROM and now - state.synced_at < SYNC_SECONDS:
+                return state.stored + state.pending
+            amount, state.pending = state.pending, 0
+        try:
+            stored = store.hit(bucket, start, window, amount)
+        except store.errors:
+            with self._lock:
+                state.pending += amount  # written with the next batch, if the store comes back
+            raise
+        with self._lock:
+            state.stored, state.synced_at = max(state.stored, stored), now
+            return state.stored + state.pending
+
+    def _drop_ended(self, now: int) -> None:
+        # Windows last at most ADMIN_LOGIN_WINDOW_SECONDS; older buckets cannot be current.
+        oldest = now - max(API_WINDOW_SECONDS, settings.ADMIN_LOGIN_WINDOW_SECONDS)
+        self._buckets = {name: state for name, state in self._buckets.items() if state.start >= oldest}
+        if len(self._buckets) >= self.MAX_BUCKETS:
+            self._buckets.clear()
+
+
+_batched_counts = BatchedCounts()
+
+
+def rate_limit_forget_local() -> None:
+    """Drop this process's batched counts (between tests; the store keeps what was written)."""
+    _batched_counts.forget()
+
+
+def rate_limit_hit(bucket: str, *, limit: int, window: int) -> Usage | None:
+    """Count one request (or failure) in ``bucket``; None when the store is unavailable."""
     now = int(time.time())
     start = window_start(bucket, window, now)
     store = get_store()
     try:
-        count = store.hit(bucket, start, window) if count_hit else store.count(bucket, start)
+        count = _batched_counts.hit(store, bucket, start=start, window=window, limit=limit)
     except store.errors as exc:
         store.report_failure(exc)
         return None
     return Usage(limit=limit, count=count, reset=start + window - now)
 
 
-def rate_limit_hit(bucket: str, *, limit: int, window: int) -> Usage | None:
-    """Count one request (or failure) in ``bucket``; None when the store is unavailable."""
-    return _usage(bucket, limit=limit, window=window, count_hit=True)
-
-
 def rate_limit_peek(bucket: str, *, limit: int, window: int) -> Usage | None:
-    """``bucket``'s usage without counting anything; None when the store is unavailable."""
-    return _usage(bucket, limit=limit, window=window, count_hit=False)
+    """``bucket``'s usage in the store without counting anything; None when the store is unavailable."""
+    now = int(time.time())
+    start = window_start(bucket, window, now)
+    store = get_store()
+    try:
+        count = store.count(bucket, start)
+    except store.errors as exc:
+        store.report_failure(exc)
+        return None
+    return Usage(limit=limit, count=count, reset=start + window - now)
 
 
 def rate_limit_purge_stale() -> int:

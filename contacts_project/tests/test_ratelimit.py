@@ -154,6 +154,65 @@ def test_a_throttled_post_claims_no_idempotency_key(api, limit):
     assert IdempotencyRecord.objects.count() == 0
 
 
+# --- Hits batched per process ------------------------------------------------------
+
+
+def stored_hits() -> int:
+    return sum(RateLimitCounter.objects.filter(bucket__startswith="key:").values_list("count", flat=True))
+
+
+def test_a_process_writes_its_hits_in_batches_of_one_percent_of_the_limit(api, limit, frozen_clock):
+    limit(10_000)  # batches of 100
+    frozen_clock.monotonic = lambda: 50.0  # no write for time's sake during the test
+
+    first = api.get("/v1/contacts")  # a bucket's first hit is written at once
+    after_first = stored_hits()
+    batched = [api.get("/v1/contacts") for _ in range(99)]
+    after_batched = stored_hits()
+    api.get("/v1/contacts")  # the 100th unwritten hit: the batch is written
+
+    assert (after_first, after_batched, stored_hits()) == (1, 1, 101)
+    # Meanwhile the headers count this process's own hits exactly.
+    assert [first["RateLimit-Remaining"], batched[-1]["RateLimit-Remaining"]] == ["9999", "9900"]
+
+
+def test_a_process_writes_its_hits_at_least_every_second(api, limit, frozen_clock):
+    limit(10_000)
+    clock = {"now": 50.0}
+    frozen_clock.monotonic = lambda: clock["now"]
+    api.get("/v1/contacts")
+    api.get("/v1/contacts")
+    before = stored_hits()
+
+    clock["now"] += ratelimit.SYNC_SECONDS
+    api.get("/v1/contacts")
+
+    assert (before, stored_hits()) == (1, 3)
+
+
+def test_near_the_limit_every_hit_is_written_and_two_processes_overshoot_by_at_most_their_batches(db, frozen_clock):
+    frozen_clock.monotonic = lambda: 50.0
+    store = ratelimit.PostgresStore()
+    processes = [ratelimit.BatchedCounts(), ratelimit.BatchedCounts()]  # two server workers, one store
+
+    answers = [processes[hit % 2].hit(store, "key:k", start=0, window=60, limit=1_000) for hit in range(1_200)]
+
+    allowed = sum(count <= 1_000 for count in answers)
+    assert 1_000 <= allowed <= 1_000 + 2 * 10  # at most one batch (1% of the limit) per process
+    # From 90% of the limit on, every hit went to the store: none is left unwritten.
+    assert store.count("key:k", 0) == 1_200
+
+
+def test_limits_of_a_hundred_or_less_are_counted_exactly_across_processes(db, frozen_clock):
+    frozen_clock.monotonic = lambda: 50.0
+    store = ratelimit.PostgresStore()
+    processes = [ratelimit.BatchedCounts(), ratelimit.BatchedCounts()]
+
+    answers = [processes[hit % 2].hit(store, "key:k", start=0, window=60, limit=100) for hit in range(150)]
+
+    assert answers == list(range(1, 151))
+
+
 # --- The PostgreSQL store ----------------------------------------------------------
 
 
@@ -209,7 +268,7 @@ def test_purge_deletes_counters_of_ended_windows_only(db, frozen_clock):
 def test_a_failing_postgres_store_fails_open_and_logs(api, limit, monkeypatch, caplog):
     limit(1)
 
-    def lost_connection(self, bucket, start, window):
+    def lost_connection(self, bucket, start, window, amount=1):
         raise OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(ratelimit.PostgresStore, "hit", lost_connection)

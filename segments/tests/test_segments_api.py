@@ -848,7 +848,9 @@ def test_members_walk_with_limit_2_yields_each_exactly_once(api, account, make_c
     assert seen == newest_first(account, [contact.pk for contact in matching])
 
 
-def test_members_run_a_constant_number_of_queries_whatever_the_page_size(api, make_contact, django_assert_num_queries):
+def test_members_run_a_constant_number_of_queries_whatever_the_page_size(
+    api, make_contact, django_assert_num_queries, hot_api_key
+):
     with transaction.atomic():
         for i in range(60):
             make_contact(email=f"c{i}@example.com", tags=["vip", "b"], metadata={"i": i})
@@ -856,13 +858,12 @@ def test_members_run_a_constant_number_of_queries_whatever_the_page_size(api, ma
     segment = create_segment(api, rules=all_of(VIP, {"field": "metadata.i", "operator": "gte", "value": 0}))
     url = members_url(segment["id"])
     api.get(url, {"limit": 1})  # warm-up: nothing cached differs between the measured calls
-    # +1 on every request: its API key's rate-limit counter.
 
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(2):
         small = api.get(url, {"limit": 2})
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(2):
         large = api.get(url, {"limit": 50})
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(2):
         deep = api.get(url, {"limit": 50, "cursor": small.json()["next_cursor"]})
 
     assert len(ok(small)["data"]) == 2

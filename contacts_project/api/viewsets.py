@@ -11,6 +11,7 @@ Every POST also honours ``Idempotency-Key`` (``IdempotentPostMixin``), and
 every request counts against its API key's rate limit (the default throttle).
 """
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from rest_framework import viewsets
 from rest_framework.exceptions import ValidationError
@@ -43,9 +44,12 @@ class AccountScopedViewSet(IdempotentPostMixin, viewsets.GenericViewSet):
 
     def get_object(self):
         """The object named in the URL, from the account's rows only (filters do not apply)."""
-        obj = get_object_or_404(
-            self.get_queryset(), **{self.lookup_field: self.kwargs[self.lookup_url_kwarg or self.lookup_field]}
-        )
+        value = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
+        lookup = DetailLookup.of(type(self))
+        if lookup is None:
+            obj = get_object_or_404(self.get_queryset(), **{self.lookup_field: value})
+        else:
+            obj = lookup.get(account_id=self.account.pk, value=value)
         self.check_object_permissions(self.request, obj)
         return obj
 
@@ -82,3 +86,50 @@ class AccountScopedViewSet(IdempotentPostMixin, viewsets.GenericViewSet):
         if getattr(self, "filterset_class", None) is not None:
             names |= set(self.filterset_class.base_filters)
         return names
+
+
+class DetailLookup:
+    """A viewset's ``get_object()`` query, compiled to SQL once per process instead of once per request.
+
+    The query is the same for every request but for two parameters, the
+    account and the id, and building it through the ORM cost half the CPU of
+    a primary-key read. It is compiled from the viewset's scoped queryset
+    (``queryset.for_account(...)``, the same filters as ``get_queryset()``),
+    with NUL strings standing in for the two values: no real value can be one
+    (``initial()`` refuses NUL in paths). Querysets that a raw query cannot
+    load (joined or annotated rows, prefetches) keep the ORM path.
+    """
+
+    _ACCOUNT = "\x00account"
+    _VALUE = "\x00value"
+    _compiled: dict[type, "DetailLookup | None"] = {}
+
+    def __init__(self, queryset, lookup_field: str):
+        self.manager = queryset.model._default_manager
+        query = queryset.all().for_account(self._ACCOUNT).filter(**{lookup_field: self._VALUE})[:2].query
+        self.sql, params = query.sql_with_params()
+        self.params = list(params)
+        if self.params.count(self._ACCOUNT) != 1 or self.params.count(self._VALUE) != 1:
+            raise ValueError(f"{queryset.model.__name__}: the account and the lookup are not plain parameters")
+
+    @classmethod
+    def of(cls, viewset: type) -> "DetailLookup | None":
+        try:
+            return cls._compiled[viewset]
+        except KeyError:
+            pass
+        queryset = viewset.queryset
+        query = queryset.query
+        loadable = not (query.select_related or query.annotations or query.extra or queryset._prefetch_related_lookups)
+        lookup = cls._compiled[viewset] = cls(queryset, viewset.lookup_field) if loadable else None
+        return lookup
+
+    def get(self, *, account_id, value):
+        """The one row, or Http404."""
+        params = [account_id if p == self._ACCOUNT else value if p == self._VALUE else p for p in self.params]
+        found = list(self.manager.raw(self.sql, params))
+        if not found:
+            raise Http404
+        if len(found) > 1:
+            raise self.manager.model.MultipleObjectsReturned
+        return found[0]

@@ -1,0 +1,58 @@
+"""The base viewset's object lookup, compiled once (contacts_project.api.viewsets.DetailLookup)."""
+
+from django.db.models import Value
+
+from contacts.api.serializers import ContactSerializer
+from contacts.api.views import ContactViewSet
+from contacts.models import ActivityEvent, Contact
+from contacts_project.api.viewsets import AccountScopedViewSet, DetailLookup
+from lists.api.views import ContactListViewSet
+from segments.api.views import SegmentViewSet
+
+
+def test_each_viewsets_lookup_is_compiled_once_scoped_to_the_account():
+    for viewset in (ContactViewSet, ContactListViewSet, SegmentViewSet):
+        lookup = DetailLookup.of(viewset)
+
+        assert DetailLookup.of(viewset) is lookup
+        table = viewset.queryset.model._meta.db_table
+        assert f'"{table}"."account_id" = %s' in lookup.sql
+        assert f'"{table}"."id" = %s' in lookup.sql
+        assert sorted(lookup.params, key=str) == [DetailLookup._ACCOUNT, DetailLookup._VALUE]
+
+
+def test_querysets_a_raw_query_cannot_load_keep_the_orm_lookup():
+    class Joined(AccountScopedViewSet):
+        queryset = ActivityEvent.objects.select_related("contact")
+
+    class Annotated(AccountScopedViewSet):
+        queryset = Contact.objects.annotate(one=Value(1))
+
+    assert DetailLookup.of(Joined) is None
+    assert DetailLookup.of(Annotated) is None
+
+
+def test_a_contact_is_read_in_one_query_with_the_orms_fields_and_values(
+    api, make_contact, hot_api_key, django_assert_num_queries
+):
+    contact = make_contact(
+        phone="+14155552671", email="ada@example.com", first_name="Ada", tags=["vip"], metadata={"plan": "pro"}
+    )
+    api.get("/v1/contacts")  # warm-up: the key is remembered
+
+    with django_assert_num_queries(1):
+        response = api.get(f"/v1/contacts/{contact.id}")
+
+    assert response.status_code == 200
+    assert response.json() == ContactSerializer(Contact.objects.for_output().get(pk=contact.pk)).data
+
+
+def test_another_accounts_id_and_an_unknown_id_are_both_404(api, other_api, make_contact):
+    contact = make_contact(email="ada@example.com")
+
+    other = other_api.get(f"/v1/contacts/{contact.id}")
+    missing = api.get("/v1/contacts/con_missing")
+
+    assert (other.status_code, missing.status_code) == (404, 404)
+    assert other.json() == missing.json()
+    assert api.get(f"/v1/contacts/{contact.id}").status_code == 200

@@ -11,6 +11,7 @@ Every POST also honours ``Idempotency-Key`` (``IdempotentPostMixin``), and
 every request counts against its API key's rate limit (the default throttle).
 """
 
+from django.db import connections
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from rest_framework import viewsets
@@ -92,12 +93,15 @@ class DetailLookup:
     """A viewset's ``get_object()`` query, compiled to SQL once per process instead of once per request.
 
     The query is the same for every request but for two parameters, the
-    account and the id, and building it through the ORM cost half the CPU of
-    a primary-key read. It is compiled from the viewset's scoped queryset
-    (``queryset.for_account(...)``, the same filters as ``get_queryset()``),
-    with NUL strings standing in for the two values: no real value can be one
-    (``initial()`` refuses NUL in paths). Querysets that a raw query cannot
-    load (joined or annotated rows, prefetches) keep the ORM path.
+    account and the id, and building, compiling and loading it through the
+    ORM cost more CPU than the rest of a primary-key read. It is compiled from
+    the viewset's scoped queryset (``queryset.for_account(...)``, the filters
+    of ``get_queryset()``), with NUL strings standing in for the two values:
+    no real value can be one (``initial()`` refuses NUL in paths). Rows are
+    loaded as the ORM's ``ModelIterable`` loads them (``Model.from_db`` with
+    the fields' converters), from the column list worked out at compile time.
+    Querysets of more than plain model rows (joins, annotations, prefetches)
+    keep the ORM path.
     """
 
     _ACCOUNT = "\x00account"
@@ -105,12 +109,20 @@ class DetailLookup:
     _compiled: dict[type, "DetailLookup | None"] = {}
 
     def __init__(self, queryset, lookup_field: str):
-        self.manager = queryset.model._default_manager
+        self.model = queryset.model
+        self.db = queryset.db
         query = queryset.all().for_account(self._ACCOUNT).filter(**{lookup_field: self._VALUE})[:2].query
-        self.sql, params = query.sql_with_params()
+        compiler = query.get_compiler(using=self.db)
+        self.sql, params = compiler.as_sql()
         self.params = list(params)
         if self.params.count(self._ACCOUNT) != 1 or self.params.count(self._VALUE) != 1:
-            raise ValueError(f"{queryset.model.__name__}: the account and the lookup are not plain parameters")
+            raise ValueError(f"{self.model.__name__}: the account and the lookup are not plain parameters")
+        columns = [selected[0] for selected in compiler.select]
+        self.field_names = [column.target.attname for column in columns]
+        self.converters = [
+            (position, converters, expression)
+            for position, (converters, expression) in compiler.get_converters(columns).items()
+        ]
 
     @classmethod
     def of(cls, viewset: type) -> "DetailLookup | None":
@@ -127,9 +139,16 @@ class DetailLookup:
     def get(self, *, account_id, value):
         """The one row, or Http404."""
         params = [account_id if p == self._ACCOUNT else value if p == self._VALUE else p for p in self.params]
-        found = list(self.manager.raw(self.sql, params))
-        if not found:
+        connection = connections[self.db]
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, params)
+            rows = cursor.fetchall()
+        if not rows:
             raise Http404
-        if len(found) > 1:
-            raise self.manager.model.MultipleObjectsReturned
-        return found[0]
+        if len(rows) > 1:
+            raise self.model.MultipleObjectsReturned
+        row = list(rows[0])
+        for position, converters, expression in self.converters:
+            for converter in converters:
+                row[position] = converter(row[position], expression, connection)
+        return self.model.from_db(self.db, self.field_names, row)

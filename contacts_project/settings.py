@@ -182,6 +182,11 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # runaway client without throttling a sender that looks up ~1,000 contacts a
 # second on one key.
 RATE_LIMIT_PER_MINUTE = env_int("RATE_LIMIT_PER_MINUTE", 120_000)
+# Segment previews (segments.services.segment_preview_count): an exact count
+# gets this many milliseconds (0: never tried); past them, counting stops at
+# the cap and the answer is "at least the cap".
+SEGMENT_PREVIEW_EXACT_MS = env_int("SEGMENT_PREVIEW_EXACT_MS", 50)
+SEGMENT_PREVIEW_COUNT_CAP = env_int("SEGMENT_PREVIEW_COUNT_CAP", 1_000)
 # Seconds a server process remembers an API key it looked up; a key revoked
 # elsewhere stops working within this time (accounts.authentication). 0: look
 # the key up on every request.

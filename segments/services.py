@@ -1,6 +1,10 @@
 """Reads and writes of segments. Membership is never stored: it is the compiled rules, run now."""
 
-from django.db import transaction
+from dataclasses import dataclass
+
+import psycopg
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
 
 from accounts.models import Account
 from contacts.models import Contact
@@ -14,6 +18,40 @@ NAME_CONSTRAINT = "segment_name_unique"
 def segment_contacts(*, account: Account, rules: dict):
     """The account's contacts matching ``rules`` (already validated): one SQL query."""
     return Contact.objects.for_output().for_account(account).filter(compile_rules(rules))
+
+
+@dataclass(frozen=True)
+class PreviewCount:
+    """How many contacts match: exactly ``count``, or at least ``count`` when not ``exact``."""
+
+    count: int
+    exact: bool
+
+
+def segment_preview_count(contacts) -> PreviewCount:
+    """Count a preview's matches with bounded work: exactly when that is cheap, else up to a cap.
+
+    A preview is asked for while rules are being written, and an exact count
+    of a broad rule over a million contacts reads every match (0.3-0.5 s, two
+    cores' worth). So the exact count gets ``SEGMENT_PREVIEW_EXACT_MS``; past
+    that the count stops at ``SEGMENT_PREVIEW_COUNT_CAP`` matches, reported as
+    "at least" (``exact`` false) unless fewer match. A saved segment's count
+    (``GET /v1/contacts/segments/{id}``) is always exact.
+    """
+    budget = settings.SEGMENT_PREVIEW_EXACT_MS
+    # SET LOCAL lasts to the end of the transaction: inside a caller's, it
+    # would outlive the count, so there only the capped count runs.
+    if budget > 0 and not connection.in_atomic_block:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL statement_timeout = {int(budget)}")
+                return PreviewCount(contacts.count(), exact=True)
+        except OperationalError as exc:
+            if not isinstance(exc.__cause__, psycopg.errors.QueryCanceled):
+                raise
+    cap = settings.SEGMENT_PREVIEW_COUNT_CAP
+    found = contacts.values("pk")[: cap + 1].count()
+    return PreviewCount(min(found, cap), exact=found <= cap)
 
 
 @transaction.atomic

@@ -74,5 +74,10 @@ class SegmentPreviewSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class SegmentPreviewResultSerializer(serializers.Serializer):
-    contact_count = serializers.IntegerField()
+    contact_count = serializers.IntegerField(
+        help_text="Contacts matching the rules: exactly, or at least this many when `contact_count_exact` is false."
+    )
+    contact_count_exact = serializers.BooleanField(
+        help_text="False when counting stopped at the preview's cap (broad rules over many contacts)."
+    )
     sample = ContactSerializer(many=True, help_text="Up to 10 matching contacts, newest first.")

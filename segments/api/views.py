@@ -12,7 +12,7 @@ from segments.api.serializers import (
     SegmentSerializer,
 )
 from segments.models import Segment
-from segments.services import segment_contacts, segment_create, segment_update
+from segments.services import segment_contacts, segment_create, segment_preview_count, segment_update
 
 PREVIEW_SAMPLE_SIZE = 10
 
@@ -72,7 +72,12 @@ class SegmentViewSet(mixins.ListModelMixin, AccountScopedViewSet):
 
     @extend_schema(
         summary="Preview rules",
-        description=f"The count and up to {PREVIEW_SAMPLE_SIZE} matching contacts (newest first); nothing is saved.",
+        description=(
+            f"The count and up to {PREVIEW_SAMPLE_SIZE} matching contacts (newest first); nothing is saved. "
+            "The count is exact when it takes little work; for broad rules over many contacts counting stops "
+            "at a cap (1,000 by default) and `contact_count_exact` is false: at least that many match. "
+            "Save the segment and get it for the exact count."
+        ),
         request=SegmentPreviewSerializer,
         responses=SegmentPreviewResultSerializer,
     )
@@ -81,5 +86,12 @@ class SegmentViewSet(mixins.ListModelMixin, AccountScopedViewSet):
         serializer = SegmentPreviewSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         contacts = segment_contacts(account=self.account, rules=serializer.validated_data["rules"])
+        counted = segment_preview_count(contacts)
         sample = contacts.order_by("-created_at", "-id")[:PREVIEW_SAMPLE_SIZE]
-        return Response({"contact_count": contacts.count(), "sample": ContactSerializer(sample, many=True).data})
+        return Response(
+            {
+                "contact_count": counted.count,
+                "contact_count_exact": counted.exact,
+                "sample": ContactSerializer(sample, many=True).data,
+            }
+        )

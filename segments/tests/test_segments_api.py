@@ -890,8 +890,8 @@ def test_preview_counts_all_and_samples_the_10_newest(api, account, other_accoun
     response = api.post(PREVIEW, {"rules": rules}, format="json")
 
     body = ok(response)
-    assert set(body) == {"contact_count", "sample"}
-    assert body["contact_count"] == 15
+    assert set(body) == {"contact_count", "contact_count_exact", "sample"}
+    assert (body["contact_count"], body["contact_count_exact"]) == (15, True)
     assert [contact["id"] for contact in body["sample"]] == newest_first(account, [c.pk for c in matching])[:10]
     for contact in body["sample"]:
         assert contact == ok(api.get(f"{CONTACTS}/{contact['id']}"))
@@ -904,12 +904,14 @@ def test_preview_with_few_or_no_matches(api, make_contact):
 
     assert ok(api.post(PREVIEW, {"rules": all_of(US, VIP)}, format="json")) == {
         "contact_count": 1,
+        "contact_count_exact": True,
         "sample": [ok(api.get(f"{CONTACTS}/{only.pk}"))],
     }
     assert ok(
         api.post(PREVIEW, {"rules": all_of({"field": "country", "operator": "eq", "value": "TR"})}, format="json")
     ) == {
         "contact_count": 0,
+        "contact_count_exact": True,
         "sample": [],
     }
     assert not Segment.objects.exists()
@@ -1164,7 +1166,7 @@ def test_done_means_list_segment_preview_save_count_page_and_filter(api, other_a
     expected = newest_first(account, [us_vip_customer, old_us_vip_customer, new_pro, another_new_pro])
 
     preview = ok(api.post(PREVIEW, {"rules": rules}, format="json"))
-    assert preview["contact_count"] == 4
+    assert (preview["contact_count"], preview["contact_count_exact"]) == (4, True)
     assert [contact["id"] for contact in preview["sample"]] == expected
     assert not Segment.objects.exists()
 
@@ -1189,3 +1191,61 @@ def test_done_means_list_segment_preview_save_count_page_and_filter(api, other_a
         old_us_vip_customer,
         new_pro,
     }
+
+
+# --- Preview counts: exact when cheap, else capped --------------------------------
+
+
+@pytest.fixture
+def five_vips(make_contact):
+    return [make_contact(email=f"vip{i}@example.com", tags=["vip"]) for i in range(5)]
+
+
+VIP_RULES = {"match": "all", "conditions": [{"field": "tags", "operator": "contains", "value": "vip"}]}
+
+
+def test_a_preview_past_its_budget_counts_up_to_the_cap_as_at_least(api, five_vips, settings):
+    settings.SEGMENT_PREVIEW_EXACT_MS = 0  # the exact count is never tried
+    settings.SEGMENT_PREVIEW_COUNT_CAP = 3
+
+    preview = ok(api.post(PREVIEW, {"rules": VIP_RULES}, format="json"))
+
+    assert (preview["contact_count"], preview["contact_count_exact"]) == (3, False)
+    assert len(preview["sample"]) == 5
+
+
+def test_a_capped_count_below_the_cap_is_exact(api, five_vips, settings):
+    settings.SEGMENT_PREVIEW_EXACT_MS = 0
+    settings.SEGMENT_PREVIEW_COUNT_CAP = 5
+
+    preview = ok(api.post(PREVIEW, {"rules": VIP_RULES}, format="json"))
+
+    assert (preview["contact_count"], preview["contact_count_exact"]) == (5, True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_exact_count_that_runs_out_of_time_falls_back_to_the_cap(api, five_vips, settings, monkeypatch):
+    """A real statement_timeout: the first count sleeps past the budget and is cancelled."""
+    from django.db import connection
+    from django.db.models import QuerySet
+
+    settings.SEGMENT_PREVIEW_EXACT_MS = 50
+    settings.SEGMENT_PREVIEW_COUNT_CAP = 2
+    real_count, calls = QuerySet.count, []
+
+    def slow_first_count(queryset):
+        calls.append(queryset)
+        if len(calls) == 1:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_sleep(1)")
+        return real_count(queryset)
+
+    monkeypatch.setattr(QuerySet, "count", slow_first_count)
+    preview = ok(api.post(PREVIEW, {"rules": VIP_RULES}, format="json"))
+
+    assert (preview["contact_count"], preview["contact_count_exact"]) == (2, False)
+    assert len(calls) == 2
+    # The budget was SET LOCAL: the connection's own timeout is back.
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == f"{settings.DB_STATEMENT_TIMEOUT_MS // 1000}s"

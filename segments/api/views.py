@@ -12,7 +12,13 @@ from segments.api.serializers import (
     SegmentSerializer,
 )
 from segments.models import Segment
-from segments.services import segment_contacts, segment_create, segment_preview_count, segment_update
+from segments.services import (
+    segment_contacts,
+    segment_count,
+    segment_create,
+    segment_preview_count,
+    segment_update,
+)
 
 PREVIEW_SAMPLE_SIZE = 10
 
@@ -34,7 +40,7 @@ class SegmentViewSet(mixins.ListModelMixin, AccountScopedViewSet):
         return SegmentSerializer if self.action == "list" else SegmentDetailSerializer
 
     def _detail(self, segment, status_code=status.HTTP_200_OK):
-        segment.contact_count = segment_contacts(account=self.account, rules=segment.rules).count()
+        segment.contact_count = segment_count(account=self.account, rules=segment.rules)
         return Response(SegmentDetailSerializer(segment).data, status=status_code)
 
     def create(self, request):

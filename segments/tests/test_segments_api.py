@@ -1249,3 +1249,30 @@ def test_an_exact_count_that_runs_out_of_time_falls_back_to_the_cap(api, five_vi
     with connection.cursor() as cursor:
         cursor.execute("SHOW statement_timeout")
         assert cursor.fetchone()[0] == f"{settings.DB_STATEMENT_TIMEOUT_MS // 1000}s"
+
+
+def test_the_direct_representation_equals_the_declared_fields_output(api, make_contact):
+    from rest_framework import serializers
+
+    from segments.api.serializers import SegmentDetailSerializer
+
+    make_contact(email="vip@example.com", tags=["vip"])
+    created = ok(api.post(SEGMENTS, {"name": "VIPs", "rules": VIP_RULES}, format="json"), 201)
+    segment = Segment.objects.get(pk=created["id"])
+    segment.contact_count = 1
+
+    declared = serializers.ModelSerializer.to_representation(SegmentDetailSerializer(), segment)
+
+    assert SegmentDetailSerializer(segment).data == declared
+    assert read_segment(api, segment.pk) == declared
+
+
+def test_a_count_compiled_once_still_follows_the_contacts_and_the_rules(api, make_contact):
+    created = ok(api.post(SEGMENTS, {"name": "VIPs", "rules": VIP_RULES}, format="json"), 201)
+    assert read_segment(api, created["id"])["contact_count"] == 0
+
+    make_contact(email="vip@example.com", tags=["vip"])
+    assert read_segment(api, created["id"])["contact_count"] == 1
+
+    none = {"match": "all", "conditions": [{"field": "tags", "operator": "contains", "value": "none"}]}
+    assert ok(api.patch(f"{SEGMENTS}/{created['id']}", {"rules": none}, format="json"))["contact_count"] == 0

@@ -503,7 +503,13 @@ class ContactImporter:
                 in_flight.add(number, plan.created + plan.changed)
                 writer.submit(plan)
             writer.finish()
-        except BaseException:
+        except Exception:
+            # The input failed (a byte that is not UTF-8...), or the matching:
+            # the batches already matched are written, as one by one they
+            # would have been, unless it was the writer that failed.
+            writer.finish(raise_error=False)
+            raise
+        except BaseException:  # Ctrl-C: stop after the batch being written
             writer.stop()
             raise
         self._collect(writer, in_flight, progress)
@@ -884,8 +890,8 @@ class _BatchWriter(threading.Thread):
         finally:
             connections.close_all()
 
-    def submit(self, plan: _Plan | None) -> None:
-        """Queue a plan (None: no more), waiting while the writer is busy; its error is raised here."""
+    def submit(self, plan: _Plan) -> None:
+        """Queue a plan, waiting while the writer is busy; its error is raised here."""
         while True:
             self._raise_error()
             try:
@@ -903,10 +909,17 @@ class _BatchWriter(threading.Thread):
                 self._raise_error()
                 return
 
-    def finish(self) -> None:
-        self.submit(None)
+    def finish(self, *, raise_error: bool = True) -> None:
+        """Write the plans queued, then end; the writer's error is raised here, if asked."""
+        while self.error is None:
+            try:
+                self.plans.put(None, timeout=0.5)
+                break
+            except queue.Full:
+                continue
         self.join()
-        self._raise_error()
+        if raise_error:
+            self._raise_error()
 
     def stop(self) -> None:
         """End the writer after the batch it is writing, dropping the plan queued (on an error or Ctrl-C)."""

@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import IntegrityError
 
 from contacts.importers import ContactImporter
@@ -276,3 +276,17 @@ def test_stored_contacts_may_swap_phones_and_a_new_contact_take_a_freed_one(
         ("Y", P1),
         ("Z", P3),
     ]
+
+
+def test_a_file_that_fails_midway_keeps_every_batch_matched_before_the_failure(account, tmp_path, slow_writer):
+    """As batch by batch: the batches matched before the bad byte are written (and the command says so)."""
+    path = tmp_path / "contacts.csv"
+    rows = "".join(f"+1415555{n:04d}\n" for n in range(1500))
+    path.write_bytes(f"phone\n{rows}".encode() + b"Jos\xe9\n")
+
+    with pytest.raises(CommandError, match="rows before it were imported"):
+        call_command("import_contacts", str(path), account="Acme", workers=1, batch_size=100, **quiet())
+
+    # The first 1,000 rows (one chunk of validation) were batched before the read failed.
+    assert Contact.objects.count() == 1000
+    assert writer_threads() == []

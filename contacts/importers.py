@@ -8,36 +8,28 @@ The pipeline, built for millions of rows on a small machine:
    here with the same reason. Workers get chunks through a bounded window, so
    memory stays flat however long the file.
 2. The main process takes the cleaned rows in batches. Each batch is one
-   top-level transaction, committed on its own: a kill loses only the
-   batches not yet committed (the one being written and the one queued), and
-   a re-run converges because every row is an upsert.
-3. Each row of a batch is matched in file order: by ``id``, else by phone,
-   else by email, else it is a new contact. Matching in Python against the
-   rows the batch names (rather than ``INSERT … ON CONFLICT``, which can
+   top-level transaction, committed on its own: a kill loses at most the batch
+   in flight, and a re-run converges because every row is an upsert.
+3. A batch locks the account's contacts it names (by id, phone or email) with
+   one ``SELECT … FOR UPDATE``, then matches each row in file order: by ``id``,
+   else by phone, else by email, else it is a new contact. Matching in Python
+   against the locked rows (rather than ``INSERT … ON CONFLICT``, which can
    honour only one unique constraint) keeps that order exact and lets a later
    row of the file update a contact an earlier row created.
-4. Matching and writing overlap, so that the main process's Python and
-   PostgreSQL work at the same time. The main thread matches batch N+1 while
-   a writer thread (a connection of its own) writes batch N: it reads the
-   contacts the batch names without locking them, lays over them the values
-   the batches still in flight will write (a contact one of them creates
-   already exists; a later batch's values win), matches, and hands the writer
-   a plan: the contacts to create and change, the events, the counts. The
-   writer locks the rows the batch names (``SELECT … ORDER BY id FOR
-   UPDATE``) and writes the plan only if they are exactly those it was
-   matched against; otherwise (a concurrent writer, such as the API, changed
-   one) it matches the batch again under the lock, and the next plan too,
-   which assumed this one. A plan that writes nothing needs no lock when the
-   plans it assumed were written as planned. ``--dry-run`` (which writes
-   nothing) and a run inside a caller's transaction match batch by batch in
-   one thread.
-5. Changed contacts are ``COPY``-ed into a temporary table and applied with
+4. Changed contacts are ``COPY``-ed into a temporary table and applied with
    one ``UPDATE … FROM`` (identifiers passed between stored contacts are
-   released first: unique indexes are checked row by row); new contacts
-   are written with ``COPY`` after them, so they may take an identifier a
-   stored contact gave up; preference events go in with ``COPY`` too. A
-   unique violation from a concurrent writer rolls the batch back and the
-   batch is matched again under the lock.
+   released first: unique indexes are checked row by row); new contacts are
+   written with ``COPY`` after them, so they may take an identifier a stored
+   contact gave up; preference events go in with ``COPY`` too. A unique
+   violation from a concurrent writer rolls the batch back and the batch is
+   matched again.
+
+Matching one batch while PostgreSQL writes the previous one (a writer thread
+on its own connection, re-checking each plan under the lock) was built and
+measured: on this 2-core machine the import is short of CPU, not waiting on
+PostgreSQL (validation, PostgreSQL and this process together use about 250 µs
+of CPU per row), so the overlap gained nothing and its extra lookup cost 14%
+more CPU (1M rows: 208 s with it, 182 s without). It was taken out again.
 
 Semantics: an empty CSV cell (or a missing JSONL key) leaves the stored value
 as it is; ``metadata`` merges into the stored object (a ``null`` value removes
@@ -46,13 +38,9 @@ New contacts whose phone or email is on the account's suppression list start
 opted out on those channels, whatever the file says.
 """
 
-import collections
-import contextlib
 import csv
 import io
-import itertools
 import multiprocessing
-import queue
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -335,28 +323,6 @@ SELECT id, phone, email, first_name, last_name, country, lifecycle_stage, tags, 
  WHERE account_id = %(account)s
    AND (id = ANY(%(ids)s) OR phone = ANY(%(phones)s) OR email = ANY(%(emails)s))
 """
-_STORED_COLUMNS = (
-    "phone",
-    "email",
-    "first_name",
-    "last_name",
-    "country",
-    "lifecycle_stage",
-    "tags",
-    "metadata",
-    "preferences",
-)
-
-
-def _stored_values(raw: tuple) -> dict:
-    """A row of ``_SELECT_TARGETS`` (without its id) as a contact's values."""
-    values = dict(zip(_STORED_COLUMNS, raw, strict=True))
-    # Django's psycopg setup hands JSONB over as text.
-    values["metadata"] = strict_json_loads(values["metadata"])
-    values["preferences"] = strict_json_loads(values["preferences"])
-    return values
-
-
 _INSERT_COLUMNS = (
     "id, account_id, phone, email, first_name, last_name, country, lifecycle_stage, tags, metadata, preferences, "
     "search_vector, phone_digits, phone_national"
@@ -378,70 +344,6 @@ UPDATE contacts_contact AS c
   FROM {_UPDATE_TABLE} AS u
  WHERE c.id = u.id AND c.account_id = %s
 """
-
-
-@dataclass
-class _Plan:
-    """A batch matched by the main thread, for the writer thread to check and write (see the module docstring)."""
-
-    size: int  # rows of the file, valid or not, for the progress bar
-    rows: list[Row]  # the valid rows, matched again should the plan turn out stale
-    invalid: list[Row]
-    params: dict  # the ids, phones and emails the batch names
-    basis: dict[str, dict]  # id -> values: what the locked SELECT must return for the plan to hold
-    stored: dict[str, tuple]  # id -> the row as read, for the basis values read (not laid over)
-    created: list[_Target]
-    changed: list[_Target]
-    outcome: dict
-
-
-class _InFlight:
-    """The values that planned but uncommitted batches give their contacts (main thread only).
-
-    The main thread matches a batch while earlier ones are still being
-    written, so it reads the stored rows and lays these values over them:
-    a contact a batch in flight creates already exists, a phone it moves
-    away is free, a later batch's values win over an earlier one's.
-    """
-
-    def __init__(self):
-        self.values: dict[str, dict] = {}
-        self.batch: dict[str, int] = {}  # id -> the last batch in flight that writes it
-        self.by_phone: dict[str, str] = {}
-        self.by_email: dict[str, str] = {}
-
-    def add(self, number: int, targets: list[_Target]) -> None:
-        for target in targets:
-            for name, index in (("phone", self.by_phone), ("email", self.by_email)):
-                old = target.original[name] if target.original is not None else None
-                if old and old != target.values[name] and index.get(old) == target.id:
-                    del index[old]
-            for name, index in (("phone", self.by_phone), ("email", self.by_email)):
-                if target.values[name]:
-                    index[target.values[name]] = target.id
-            self.values[target.id] = dict(target.values)
-            self.batch[target.id] = number
-
-    def remove(self, number: int, targets: list[_Target]) -> None:
-        """Forget a committed batch's values (unless a later batch in flight changes the contact again)."""
-        for target in targets:
-            if self.batch.get(target.id) != number:
-                continue
-            del self.batch[target.id]
-            values = self.values.pop(target.id)
-            for name, index in (("phone", self.by_phone), ("email", self.by_email)):
-                if values[name] and index.get(values[name]) == target.id:
-                    del index[values[name]]
-
-    def named_by(self, params: dict) -> set[str]:
-        found = {value for value in params["ids"] if value in self.values}
-        found.update(self.by_phone[phone] for phone in params["phones"] if phone in self.by_phone)
-        found.update(self.by_email[email] for email in params["emails"] if email in self.by_email)
-        return found
-
-
-class _StalePlan(Exception):
-    """The rows a plan was matched against changed before the writer locked them."""
 
 
 _RELEASE_IDENTIFIERS = f"""
@@ -469,82 +371,37 @@ class ContactImporter:
         self.summary = Summary()
 
     def run(self, rows: Iterable[Row], progress=None) -> Summary:
-        batches = _chunks(rows, self.batch_size)
-        # The first batch starts the validating processes, which closes the
-        # connection: only then set it up and start the writer thread (a
-        # fork copies no thread).
-        first = next(batches, None)
-        if first is None:
-            return self.summary
-        _no_statement_timeout()
-        batches = itertools.chain([first], batches)
-        if self.dry_run or connection.in_atomic_block:
-            # Nothing to overlap with (a dry run writes nothing), or a caller's
-            # transaction that a second connection could not see into.
-            for batch in batches:
-                self._import_batch(batch)
-                if progress is not None:
-                    progress(len(batch))
-            return self.summary
-        return self._run_pipelined(batches, progress)
-
-    def _run_pipelined(self, batches: Iterable[list[Row]], progress) -> Summary:
-        """Match batch N+1 in this thread while the writer thread writes and commits batch N."""
-        in_flight = _InFlight()
-        writer = _BatchWriter(self)
-        writer.start()
-        try:
-            for number, batch in enumerate(batches):
-                # Forget committed batches before reading what is stored: a
-                # batch committed after this point is still laid over the
-                # rows read, with the very values it wrote.
-                self._collect(writer, in_flight, progress)
-                plan = self._plan(batch, in_flight)
-                in_flight.add(number, plan.created + plan.changed)
-                writer.submit(plan)
-            writer.finish()
-        except Exception:
-            # The input failed (a byte that is not UTF-8...), or the matching:
-            # the batches already matched are written, as one by one they
-            # would have been, unless it was the writer that failed.
-            writer.finish(raise_error=False)
-            raise
-        except BaseException:  # Ctrl-C: stop after the batch being written
-            writer.stop()
-            raise
-        self._collect(writer, in_flight, progress)
+        with connection.cursor() as cursor:
+            # Bulk work may take longer than an API request is allowed to.
+            cursor.execute("SET statement_timeout = 0")
+        for batch in _chunks(rows, self.batch_size):
+            self._import_batch(batch)
+            if progress is not None:
+                progress(len(batch))
         return self.summary
 
-    def _collect(self, writer: "_BatchWriter", in_flight: _InFlight, progress) -> None:
-        """Count what the writer committed, in file order."""
-        for number, plan, outcome in writer.committed():
-            in_flight.remove(number, plan.created + plan.changed)
-            self._record(plan.invalid, outcome)
-            if progress is not None:
-                progress(plan.size)
-
     def _import_batch(self, batch: list[Row]) -> None:
-        valid = [row for row in batch if not row.errors]
-        invalid = [row for row in batch if row.errors]
-        self._record(invalid, self._match_and_commit(valid))
-
-    def _match_and_commit(self, rows: list[Row]) -> dict:
-        """Lock, match and write one batch in a transaction of its own; the outcome counts."""
+        valid = []
+        for row in batch:
+            if row.errors:
+                self._skip(row, row.errors)
+            else:
+                valid.append(row)
         for attempt in range(1, self.MAX_BATCH_ATTEMPTS + 1):
             try:
                 with transaction.atomic():
-                    _batch_settings()
-                    return self._match_and_write(rows)
+                    with connection.cursor() as cursor:
+                        # A batch is re-done by re-running the import, so it need
+                        # not wait for its WAL to reach the disk: a server crash
+                        # (not a kill of this command) may lose the last ~0.6 s.
+                        cursor.execute("SET LOCAL synchronous_commit = off")
+                    outcome = self._match_and_write(valid)
+                break
             except IntegrityError:
                 # A concurrent writer took a phone or email between our lock
                 # and our COPY; match the batch again against what is stored.
                 if attempt == self.MAX_BATCH_ATTEMPTS:
                     raise
-        raise AssertionError("unreachable")
-
-    def _record(self, invalid: list[Row], outcome: dict) -> None:
-        for row in invalid:
-            self._skip(row, row.errors)
         for row, errors in outcome["skipped"]:
             self._skip(row, errors)
         self.summary.created += outcome["created"]
@@ -555,107 +412,28 @@ class ContactImporter:
         self.summary.skipped += 1
         self.summary.errors.extend((row.number, attr, message) for attr, message in errors)
 
-    # Planning (main thread) and writing a plan (writer thread) ----------------------
-
-    def _plan(self, batch: list[Row], in_flight: _InFlight) -> _Plan:
-        """Match a batch against a plain read of the stored rows with the batches in flight laid over it."""
-        rows = [row for row in batch if not row.errors]
-        params = self._target_params(rows)
-        read = self._select_stored(params, lock=False)
-        stored = {key: raw for key, raw in read.items() if key not in in_flight.values}
-        basis = {key: _stored_values(raw) for key, raw in stored.items()}
-        ids, phones, emails = set(params["ids"]), set(params["phones"]), set(params["emails"])
-        for key in in_flight.named_by(params) | (read.keys() & in_flight.values.keys()):
-            values = in_flight.values[key]
-            # As the locked SELECT will see it once the batches in flight are
-            # committed: a contact whose phone and email moved off the batch's
-            # is no longer named by it.
-            if key in ids or values["phone"] in phones or values["email"] in emails:
-                basis[key] = values
-        targets = [_Target(id=key, values=dict(values), original=dict(values)) for key, values in basis.items()]
-        created, changed, outcome = self._match(rows, targets)
-        self._apply_suppression(created, changed)
-        return _Plan(
-            size=len(batch),
-            rows=rows,
-            invalid=[row for row in batch if row.errors],
-            params=params,
-            basis=basis,
-            stored=stored,
-            created=created,
-            changed=changed,
-            outcome=outcome,
-        )
-
-    def _write_plan(self, plan: _Plan, *, check: bool = True) -> dict | None:
-        """Write a plan if the rows it was matched against are still as it saw them; its outcome, or None if not.
-
-        ``check=False`` trusts a plan that writes nothing: its read, laid
-        over batches written as planned, serializes right after them.
-        """
-        if not plan.created and not plan.changed and (not check or not plan.rows):
-            return plan.outcome
-        try:
-            with transaction.atomic():
-                _batch_settings()
-                if not self._holds(plan):
-                    raise _StalePlan
-                self._write(plan.created, plan.changed)
-            return plan.outcome
-        except (_StalePlan, IntegrityError):
-            # A concurrent writer (the API) changed a row the plan read, or
-            # took a phone or email it creates: rolled back.
-            return None
-
-    def _holds(self, plan: _Plan) -> bool:
-        """Lock the rows the plan's batch names; are they exactly those it was matched against?"""
-        locked = self._select_stored(plan.params, lock=True)
-        if locked.keys() != plan.basis.keys():
-            return False
-        for key, raw in locked.items():
-            # A row read as it is now compares as text; one laid over (written since) by value.
-            if key in plan.stored:
-                if raw != plan.stored[key]:
-                    return False
-            elif _stored_values(raw) != plan.basis[key]:
-                return False
-        return True
-
-    def _rematch(self, plan: _Plan) -> dict:
-        """Match a stale plan's rows again, under the lock, and write them."""
-        return self._match_and_commit(plan.rows)
-
     # Matching ------------------------------------------------------------------------
 
-    @staticmethod
-    def _target_params(rows: list[Row]) -> dict:
-        return {
+    def _load_targets(self, rows: list[Row]) -> list[_Target]:
+        params = {
+            "account": self.account.pk,
             "ids": [row.given_id for row in rows if row.given_id],
             "phones": [row.phone for row in rows if row.phone],
             "emails": [row.fields["email"] for row in rows if row.fields.get("email")],
         }
-
-    def _select_stored(self, params: dict, *, lock: bool) -> dict[str, tuple]:
-        """The account's contacts a batch names, as rows by id; ``lock`` takes their row locks."""
-        sql = _SELECT_TARGETS + (" ORDER BY id FOR UPDATE" if lock else "")
+        sql = _SELECT_TARGETS + ("" if self.dry_run else " ORDER BY id FOR UPDATE")
         with connection.cursor() as cursor:
-            cursor.execute(sql, {"account": self.account.pk, **params})
-            return {row[0]: row[1:] for row in cursor.fetchall()}
+            cursor.execute(sql, params)
+            names = [column.name for column in cursor.description]
+            stored = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+        for values in stored:
+            # Django's psycopg setup hands JSONB over as text.
+            values["metadata"] = strict_json_loads(values["metadata"])
+            values["preferences"] = strict_json_loads(values["preferences"])
+        return [_Target(id=values.pop("id"), values=values, original=dict(values)) for values in stored]
 
     def _match_and_write(self, rows: list[Row]) -> dict:
-        stored = self._select_stored(self._target_params(rows), lock=not self.dry_run)
-        targets = [
-            _Target(id=key, values=values, original=dict(values))
-            for key, values in ((key, _stored_values(raw)) for key, raw in stored.items())
-        ]
-        created, changed, outcome = self._match(rows, targets)
-        self._apply_suppression(created, changed)
-        if not self.dry_run:
-            self._write(created, changed)
-        return outcome
-
-    def _match(self, rows: list[Row], targets: list[_Target]) -> tuple[list[_Target], list[_Target], dict]:
-        """Apply each row in file order to its target; the contacts to create, those to change, the counts."""
+        targets = self._load_targets(rows)
         by_id = {target.id: target for target in targets}
         by_phone = {target.values["phone"]: target for target in targets if target.values["phone"]}
         by_email = {target.values["email"]: target for target in targets if target.values["email"]}
@@ -689,7 +467,10 @@ class ContactImporter:
         changed = [
             target for target in touched.values() if target.original is not None and target.values != target.original
         ]
-        return created, changed, {**counts, "skipped": skipped}
+        self._apply_suppression(created, changed)
+        if not self.dry_run:
+            self._write(created, changed)
+        return {**counts, "skipped": skipped}
 
     def _apply(self, row: Row, target: _Target, phone, email, by_phone, by_email) -> list:
         """Apply a row to its target; on a problem leave the target as it was and return errors."""
@@ -832,107 +613,6 @@ class ContactImporter:
                         copy.write_row(
                             (new_id("act"), account_id, target.id, "preference.updated", channel, Jsonb(data))
                         )
-
-
-def _no_statement_timeout() -> None:
-    with connection.cursor() as cursor:
-        # Bulk work may take longer than an API request is allowed to.
-        cursor.execute("SET statement_timeout = 0")
-
-
-def _batch_settings() -> None:
-    with connection.cursor() as cursor:
-        # A batch is re-done by re-running the import, so it need not wait
-        # for its WAL to reach the disk: a server crash (not a kill of this
-        # command) may lose the last ~0.6 s.
-        cursor.execute("SET LOCAL synchronous_commit = off")
-
-
-class _BatchWriter(threading.Thread):
-    """Checks and writes the main thread's plans in order, each in a transaction of its own.
-
-    It has a connection of its own (Django's are per thread), closed when it
-    ends. The queue holds one plan: the main thread matches at most two
-    batches ahead of the one committed last. A plan found stale is matched
-    again under the lock, and so is the plan after it, which was matched
-    assuming the first.
-    """
-
-    def __init__(self, importer: ContactImporter):
-        super().__init__(name="import-writer", daemon=True)
-        self.importer = importer
-        self.plans: queue.Queue = queue.Queue(maxsize=1)
-        self.done: queue.Queue = queue.Queue()
-        self.error: BaseException | None = None
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        try:
-            _no_statement_timeout()
-            # How each of the last two plans went: "planned" (written as
-            # matched), "stale" (matched again), "after_stale" (matched
-            # again because the one before it was stale).
-            recent = collections.deque(["planned", "planned"], maxlen=2)
-            number = 0
-            while (plan := self.plans.get()) is not None and not self.stopping.is_set():
-                outcome = None
-                if recent[-1] != "stale":
-                    outcome = self.importer._write_plan(plan, check=set(recent) != {"planned"})
-                if outcome is not None:
-                    recent.append("planned")
-                else:
-                    recent.append("after_stale" if recent[-1] == "stale" else "stale")
-                    outcome = self.importer._rematch(plan)
-                self.done.put((number, plan, outcome))
-                number += 1
-        except BaseException as error:
-            self.error = error  # raised again in the main thread
-        finally:
-            connections.close_all()
-
-    def submit(self, plan: _Plan) -> None:
-        """Queue a plan, waiting while the writer is busy; its error is raised here."""
-        while True:
-            self._raise_error()
-            try:
-                self.plans.put(plan, timeout=0.5)
-                return
-            except queue.Full:
-                continue
-
-    def committed(self) -> Iterator[tuple[int, _Plan, dict]]:
-        """The plans committed since the last call, in order, with the outcome written."""
-        while True:
-            try:
-                yield self.done.get_nowait()
-            except queue.Empty:
-                self._raise_error()
-                return
-
-    def finish(self, *, raise_error: bool = True) -> None:
-        """Write the plans queued, then end; the writer's error is raised here, if asked."""
-        while self.error is None:
-            try:
-                self.plans.put(None, timeout=0.5)
-                break
-            except queue.Full:
-                continue
-        self.join()
-        if raise_error:
-            self._raise_error()
-
-    def stop(self) -> None:
-        """End the writer after the batch it is writing, dropping the plan queued (on an error or Ctrl-C)."""
-        self.stopping.set()
-        with contextlib.suppress(queue.Empty):
-            self.plans.get_nowait()
-        # Only this thread puts, and it just emptied the queue.
-        self.plans.put_nowait(None)
-        self.join()
-
-    def _raise_error(self) -> None:
-        if self.error is not None:
-            raise self.error
 
 
 def _new_contact_values() -> dict:

@@ -1,0 +1,79 @@
+"""Imports whose batches move identifiers between contacts, and a unique violation at the write."""
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from contacts.importers import ContactImporter
+from contacts.models import Contact
+from contacts.tests.test_import import P1, P2, P3, imported, tally, write_csv
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def quiet() -> dict:
+    return {"stdout": io.StringIO(), "stderr": io.StringIO()}
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_stored_contacts_may_swap_phones_and_a_new_contact_take_a_freed_one(
+    account, make_contact, tmp_path, batch_size
+):
+    """Unique indexes are checked row by row: the batch's writes must never pass through a duplicate."""
+    x, y = make_contact(phone=P1, first_name="X"), make_contact(phone=P2, first_name="Y")
+    path = write_csv(
+        tmp_path / "contacts.csv",
+        ["id", "phone", "first_name"],
+        [x.pk, P3, ""],  # X frees P1...
+        [y.pk, P1, ""],  # ...Y takes it and frees P2...
+        [x.pk, P2, ""],  # ...X takes P2, freeing P3...
+        ["", P3, "Z"],  # ...which a new contact takes.
+    )
+
+    assert imported(path, batch_size=batch_size) == tally(created=1, updated=3)
+
+    assert sorted((found.first_name, str(found.phone)) for found in Contact.objects.all()) == [
+        ("X", P2),
+        ("Y", P1),
+        ("Z", P3),
+    ]
+
+
+def test_a_file_that_fails_midway_keeps_every_batch_matched_before_the_failure(account, tmp_path):
+    """As batch by batch: the batches matched before the bad byte are written (and the command says so)."""
+    path = tmp_path / "contacts.csv"
+    rows = "".join(f"+1415555{n:04d}\n" for n in range(1500))
+    path.write_bytes(f"phone\n{rows}".encode() + b"Jos\xe9\n")
+
+    with pytest.raises(CommandError, match="rows before it were imported"):
+        call_command("import_contacts", str(path), account="Acme", workers=1, batch_size=100, **quiet())
+
+    # The first 1,000 rows (one chunk of validation) were batched before the read failed.
+    assert Contact.objects.count() == 1000
+
+
+def test_a_unique_violation_in_the_copy_rolls_the_batch_back_and_matches_it_again(account, tmp_path, monkeypatch):
+    """COPY's errors come from psycopg's own cursor: they must reach the retry as Django's IntegrityError."""
+    write, attempts = ContactImporter._write, []
+
+    def taken_before_the_copy(self, created, changed):
+        attempts.append([target.values["phone"] for target in created])
+        if len(attempts) == 1:
+            # A concurrent writer would commit this between our lock and our COPY;
+            # here it is in the batch's own transaction, rolled back with it.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "INSERT INTO contacts_contact (id, account_id, phone, first_name, last_name, lifecycle_stage,"
+                    " tags, metadata, preferences) VALUES ('con_taken', %s, %s, '', '', 'lead', '{}', '{}', '{}')",
+                    [self.account.pk, P1],
+                )
+        write(self, created, changed)
+
+    monkeypatch.setattr(ContactImporter, "_write", taken_before_the_copy)
+    path = write_csv(tmp_path / "contacts.csv", ["phone", "first_name"], [P1, "Ada"])
+
+    assert imported(path) == tally(created=1)
+    assert attempts == [[P1], [P1]]
+    assert list(Contact.objects.values_list("first_name", flat=True)) == ["Ada"]

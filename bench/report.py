@@ -205,10 +205,11 @@ def render(report: Report) -> str:
         "- **p50 / p99 / req/s**: the load generator (see *load*) over HTTP against gunicorn, latencies as the "
         "client sees them, with all the load's connections busy: a request may wait for a worker.",
         "- **SQL**: every statement the view runs for the same request (captured in-process through the full "
-        "Django stack, parameters bound), replayed with psycopg on as many connections as the HTTP load, without "
-        "server-side preparation (as Django sends them): the database's share. **Django + HTTP** = HTTP p50 minus "
-        "SQL p50, what the framework, the server and the network add (≈ 0 where a long query's replay happened to "
-        "run slower than its HTTP run).",
+        "Django stack, parameters bound, after a warm-up request: the API key already remembered and the "
+        "rate-limit hits batched, as in a busy worker), replayed with psycopg on as many connections as the "
+        "HTTP load, without server-side preparation (as Django sends them): the database's share. "
+        "**Django + HTTP** = HTTP p50 minus SQL p50, what the framework, the server and the network add "
+        "(≈ 0 where a long query's replay happened to run slower than its HTTP run).",
         "- **no-database view** (`GET /livez`): HTTP + middleware + Django alone, the other floor of every row.",
         "- List-shaped pages (members, opt-outs, activity, filtered lists) are held to the list-page floor.",
         "- Writes go to a scratch account recreated by every run; the import goes to a fresh account beside the "

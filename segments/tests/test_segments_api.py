@@ -1276,3 +1276,46 @@ def test_a_count_compiled_once_still_follows_the_contacts_and_the_rules(api, mak
 
     none = {"match": "all", "conditions": [{"field": "tags", "operator": "contains", "value": "none"}]}
     assert ok(api.patch(f"{SEGMENTS}/{created['id']}", {"rules": none}, format="json"))["contact_count"] == 0
+
+
+def test_a_preview_the_planner_expects_to_be_broad_skips_the_exact_count(api, five_vips, settings, monkeypatch):
+    from django.db.models import QuerySet
+
+    from segments import services
+
+    settings.SEGMENT_PREVIEW_COUNT_CAP = 3
+    monkeypatch.setattr(services, "PREVIEW_EXACT_ESTIMATE_LIMIT", 0)  # every estimate is "broad"
+    counted = []
+    real_count = QuerySet.count
+    monkeypatch.setattr(
+        QuerySet, "count", lambda queryset: counted.append(queryset.query.high_mark) or real_count(queryset)
+    )
+
+    preview = ok(api.post(PREVIEW, {"rules": VIP_RULES}, format="json"))
+
+    assert (preview["contact_count"], preview["contact_count_exact"]) == (3, False)
+    assert counted == [4]  # only the capped count (LIMIT cap + 1) ran
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_capped_count_keeps_to_indexes_and_leaves_the_setting_as_it_was(api, five_vips, settings, monkeypatch):
+    from django.db import connection
+    from django.db.models import QuerySet
+
+    settings.SEGMENT_PREVIEW_EXACT_MS = 0
+    seen = []
+    real_count = QuerySet.count
+
+    def count_noting_the_setting(queryset):
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW enable_seqscan")
+            seen.append(cursor.fetchone()[0])
+        return real_count(queryset)
+
+    monkeypatch.setattr(QuerySet, "count", count_noting_the_setting)
+    ok(api.post(PREVIEW, {"rules": VIP_RULES}, format="json"))
+
+    assert seen == ["off"]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_seqscan")
+        assert cursor.fetchone()[0] == "on"

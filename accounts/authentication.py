@@ -90,12 +90,19 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request)
+        """``request`` is DRF's or Django's (the plain read in contacts_project/api/viewsets.py)."""
+        # META rather than DRF's get_authorization_header(), which builds
+        # ``request.headers`` (every header) to read one.
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if isinstance(header, bytes):
+            header = header.decode("latin-1")
         if not header:
             return None
         try:
-            keyword, raw_key = header.decode("ascii").split(" ", 1)
-        except (UnicodeDecodeError, ValueError):
+            if not header.isascii():
+                raise ValueError
+            keyword, raw_key = header.split(" ", 1)
+        except ValueError:
             raise self.failure() from None
         if keyword.lower() != self.keyword.lower():
             raise self.failure()

@@ -25,7 +25,7 @@ from contacts.services import (
     contact_set_preferences,
     contact_update,
 )
-from contacts_project.api.viewsets import AccountScopedViewSet
+from contacts_project.api.viewsets import AccountScopedViewSet, RetrieveMixin
 
 ACTIVITY_PARAMETERS = [
     OpenApiParameter("type", str, enum=ACTIVITY_TYPES, description="Exact event type."),
@@ -50,7 +50,7 @@ ACTIVITY_PARAMETERS = [
     partial_update=extend_schema(summary="Update a contact (same as PUT)"),
     destroy=extend_schema(summary="Delete a contact and everything attached to it"),
 )
-class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):
+class ContactViewSet(mixins.ListModelMixin, RetrieveMixin, AccountScopedViewSet):
     queryset = Contact.objects.for_output()
     serializer_class = ContactSerializer
     filterset_class = ContactFilter

@@ -36,9 +36,9 @@ class RequestBodyLimitMiddleware:
 
 
 class DatabaseUnavailableMiddleware:
-    """503 + ``Retry-After`` when a non-API view (admin, health) loses the database.
+    """503 + ``Retry-After`` when a view outside DRF (admin, health, a plain read) loses the database.
 
-    API views answer the same through the DRF exception handler.
+    DRF's dispatch answers the same through its exception handler.
     """
 
     def __init__(self, get_response):

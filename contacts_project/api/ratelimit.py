@@ -273,6 +273,24 @@ def rate_limit_purge_stale() -> int:
     return PostgresStore().purge(older_than=int(time.time()) - longest_window)
 
 
+def count_api_request(request, api_key) -> Usage | None:
+    """Count this request (Django's ``HttpRequest``) against ``api_key``'s limit, once; None when unlimited.
+
+    The usage is kept on the request, for RateLimitHeadersMiddleware and so
+    that a request answered by DRF after the plain read counted it (see
+    ``contacts_project.api.viewsets.PlainRead``) is not counted twice.
+    """
+    limit = settings.RATE_LIMIT_PER_MINUTE
+    if limit <= 0:
+        return None
+    usage = getattr(request, "rate_limit", None)
+    if usage is None:
+        usage = rate_limit_hit(f"key:{api_key.pk}", limit=limit, window=API_WINDOW_SECONDS)
+        if usage is not None:
+            request.rate_limit = usage
+    return usage
+
+
 class ApiKeyRateThrottle(BaseThrottle):
     """``RATE_LIMIT_PER_MINUTE`` requests per API key per minute (0: no limit); past it, 429.
 
@@ -284,16 +302,13 @@ class ApiKeyRateThrottle(BaseThrottle):
     usage = None
 
     def allow_request(self, request, view):
-        limit = settings.RATE_LIMIT_PER_MINUTE
-        if limit <= 0 or request.auth is None:
+        if request.auth is None:
             return True
-        usage = rate_limit_hit(f"key:{request.auth.pk}", limit=limit, window=API_WINDOW_SECONDS)
+        usage = count_api_request(request._request, request.auth)
         if usage is None:
             return True
-        # For RateLimitHeadersMiddleware, which sees Django's request, not DRF's.
-        request._request.rate_limit = usage
         self.usage = usage
-        return usage.count <= limit
+        return usage.count <= usage.limit
 
     def wait(self):
         return self.usage.reset

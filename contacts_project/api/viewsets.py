@@ -12,14 +12,20 @@ every request counts against its API key's rate limit (the default throttle).
 """
 
 from django.db import connections
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from rest_framework import viewsets
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from accounts.authentication import ApiKeyAuthentication
 from contacts_project.api.idempotency import IdempotentPostMixin
+from contacts_project.api.negotiation import PLAIN_ACCEPTS, ContentNegotiation
 from contacts_project.api.parsers import NUL_MESSAGE
+from contacts_project.api.ratelimit import ApiKeyRateThrottle, count_api_request
 
 
 class AccountScopedViewSet(IdempotentPostMixin, viewsets.GenericViewSet):
@@ -39,6 +45,16 @@ class AccountScopedViewSet(IdempotentPostMixin, viewsets.GenericViewSet):
     @property
     def account(self):
         return self.request.user
+
+    def dispatch(self, request, *args, **kwargs):
+        # ``self.action`` is set later, by DRF's initialize_request().
+        if self.action_map.get(request.method.lower()) == "retrieve":
+            plain = PlainRead.of(type(self))
+            if plain is not None:
+                response = plain.respond(self, request, kwargs[self.lookup_url_kwarg or self.lookup_field])
+                if response is not None:
+                    return response
+        return super().dispatch(request, *args, **kwargs)
 
     def get_queryset(self):
         return self.queryset.all().for_account(self.account)
@@ -152,3 +168,98 @@ class DetailLookup:
             for converter in converters:
                 row[position] = converter(row[position], expression, connection)
         return self.model.from_db(self.db, self.field_names, row)
+
+
+class RetrieveMixin:
+    """``GET /<resources>/{id}``: one of the account's objects, as ``detail_data()`` represents it.
+
+    The answer is the same whether DRF's dispatch gives it or ``PlainRead``.
+    """
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(self.detail_data(self.get_object()))
+
+    def detail_data(self, obj) -> dict:
+        """The representation of ``obj``; it may not depend on the request beyond ``self.account``."""
+        return self.get_serializer_class()(obj).data
+
+
+class PlainRead:
+    """The plain ``GET`` of one object, answered without DRF's per-request machinery.
+
+    Reading a contact by id is what every send does first, and on this stack
+    DRF's dispatch (a Request wrapper, authenticators, permissions, throttles,
+    negotiation, a template response) cost as much CPU as the read itself. For
+    the request nearly every client sends (GET, no query string, an ``Accept``
+    of JSON or anything) this answers the same thing with the same parts:
+    the viewset's authentication, its tenancy-scoped ``DetailLookup``, the
+    rate limit's ``count_api_request``, its ``detail_data()`` and DRF's JSON
+    renderer, with the header DRF's ``finalize_response`` adds.
+
+    It answers only success. Whatever else may happen (no key or a bad one,
+    another account's id or an unknown one, the rate limit passed, HEAD, a
+    query parameter, another media type) returns None and the request goes
+    through DRF as before, which answers it; the request is counted once,
+    since ``count_api_request`` keeps its usage on the request. A database
+    error is answered 503 by DatabaseUnavailableMiddleware, as DRF would.
+    Viewsets with other authentication, permissions, throttles, renderers or
+    a queryset ``DetailLookup`` cannot compile keep DRF's path.
+    """
+
+    _eligible: dict[type, "PlainRead | None"] = {}
+
+    def __init__(self, lookup: "DetailLookup"):
+        self.lookup = lookup
+        self.authenticator = ApiKeyAuthentication()
+        self.renderer = JSONRenderer()
+
+    @classmethod
+    def of(cls, viewset: type) -> "PlainRead | None":
+        try:
+            return cls._eligible[viewset]
+        except KeyError:
+            pass
+        plain = None
+        if (
+            hasattr(viewset, "detail_data")
+            and list(viewset.authentication_classes) == [ApiKeyAuthentication]
+            and list(viewset.permission_classes) == [IsAuthenticated]
+            and list(viewset.throttle_classes) == [ApiKeyRateThrottle]
+            and list(viewset.renderer_classes) == [JSONRenderer]
+            and viewset.content_negotiation_class is ContentNegotiation
+            and viewset.versioning_class is None
+        ):
+            lookup = DetailLookup.of(viewset)
+            plain = cls(lookup) if lookup is not None else None
+        cls._eligible[viewset] = plain
+        return plain
+
+    def respond(self, view, request, value: str) -> HttpResponse | None:
+        meta = request.META
+        if (
+            request.method != "GET"
+            or meta.get("QUERY_STRING")
+            or meta.get("HTTP_ACCEPT", "") not in PLAIN_ACCEPTS
+            or "\x00" in value
+        ):
+            return None
+        try:
+            authenticated = self.authenticator.authenticate(request)
+        except AuthenticationFailed:
+            return None
+        if authenticated is None:
+            return None
+        # As DRF's Request sets them on the request it wraps.
+        request.user, request.auth = authenticated
+        try:
+            obj = self.lookup.get(account_id=request.user.pk, value=value)
+        except Http404:
+            return None
+        usage = count_api_request(request, request.auth)
+        if usage is not None and usage.count > usage.limit:
+            return None
+        response = HttpResponse(self.renderer.render(view.detail_data(obj)), content_type="application/json")
+        # What DRF's finalize_response() adds: Allow (a Vary only comes with several renderers).
+        for name, header in view.default_response_headers.items():
+            response[name] = header
+        return response

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 
 from contacts.api.serializers import ContactSerializer
 from contacts.models import Contact
-from contacts_project.api.viewsets import AccountScopedViewSet
+from contacts_project.api.viewsets import AccountScopedViewSet, RetrieveMixin
 from lists.api.serializers import AddMembersResultSerializer, AddMembersSerializer, ContactListSerializer
 from lists.models import ContactList
 from lists.services import list_add_members, list_create, list_delete, list_remove_member, list_update
@@ -20,7 +20,7 @@ from lists.services import list_add_members, list_create, list_delete, list_remo
     partial_update=extend_schema(summary="Update a list (same as PUT)"),
     destroy=extend_schema(summary="Delete a list", description="Its members stay as contacts."),
 )
-class ContactListViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):
+class ContactListViewSet(mixins.ListModelMixin, RetrieveMixin, AccountScopedViewSet):
     queryset = ContactList.objects.all()
     serializer_class = ContactListSerializer
     lookup_value_regex = "lst_[^/]+"

@@ -4,7 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from contacts.api.serializers import ContactSerializer
-from contacts_project.api.viewsets import AccountScopedViewSet
+from contacts_project.api.viewsets import AccountScopedViewSet, RetrieveMixin
 from segments.api.serializers import (
     SegmentDetailSerializer,
     SegmentPreviewResultSerializer,
@@ -31,7 +31,7 @@ PREVIEW_SAMPLE_SIZE = 10
     partial_update=extend_schema(summary="Update a segment (same as PUT)"),
     destroy=extend_schema(summary="Delete a segment", description="Contacts are not affected."),
 )
-class SegmentViewSet(mixins.ListModelMixin, AccountScopedViewSet):
+class SegmentViewSet(mixins.ListModelMixin, RetrieveMixin, AccountScopedViewSet):
     queryset = Segment.objects.all()
     serializer_class = SegmentDetailSerializer
     lookup_value_regex = "seg_[^/]+"
@@ -39,18 +39,18 @@ class SegmentViewSet(mixins.ListModelMixin, AccountScopedViewSet):
     def get_serializer_class(self):
         return SegmentSerializer if self.action == "list" else SegmentDetailSerializer
 
-    def _detail(self, segment, status_code=status.HTTP_200_OK):
+    def detail_data(self, segment) -> dict:
         segment.contact_count = segment_count(account=self.account, rules=segment.rules)
-        return Response(SegmentDetailSerializer(segment).data, status=status_code)
+        return SegmentDetailSerializer(segment).data
+
+    def _detail(self, segment, status_code=status.HTTP_200_OK):
+        return Response(self.detail_data(segment), status=status_code)
 
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         segment = segment_create(account=self.account, **serializer.validated_data)
         return self._detail(segment, status.HTTP_201_CREATED)
-
-    def retrieve(self, request, pk):
-        return self._detail(self.get_object())
 
     def update(self, request, pk):
         segment = self.get_object()

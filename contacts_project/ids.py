@@ -27,6 +27,23 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{random_token()}"
 
 
+def new_ids(prefix: str, count: int) -> list[str]:
+    """``count`` ids as ``new_id`` makes them, from one call for random bytes.
+
+    The same mapping onto the alphabet as ``random_token``; one urandom call
+    per id (two Python calls deep) cost ~5 µs an id, and the importer makes
+    ids by the thousand.
+    """
+    needed = count * RANDOM_LENGTH
+    chars = b""
+    while len(chars) < needed:
+        # 248 of 256 bytes are kept: ask for ~4% more than needed, so a second call is rare.
+        chars += secrets.token_bytes(needed - len(chars) + needed // 16 + 16).translate(_TO_ALPHABET, _DROPPED)
+    text = chars[:needed].decode("ascii")
+    prefix = f"{prefix}_"
+    return [prefix + text[start : start + RANDOM_LENGTH] for start in range(0, needed, RANDOM_LENGTH)]
+
+
 class IdFactory:
     """A picklable ``default=`` for model id fields, e.g. ``IdFactory("con")``.
 

@@ -153,21 +153,61 @@ def _fields_from_jsonl(line: str) -> dict:
 # --- Validating (in worker processes) ------------------------------------------------
 
 
-@dataclass
 class Row:
-    """One data row, validated: ``fields`` are clean contact fields, or ``errors`` say why not."""
+    """One data row, validated: ``fields`` are clean contact fields, or ``errors`` say why not.
 
-    number: int
-    given_id: str | None = None
-    fields: dict = field(default_factory=dict)
-    preferences: dict = field(default_factory=dict)
-    errors: list[tuple[str, str]] = field(default_factory=list)
-    # Worked out here, in the worker, for the row's own identifiers and names;
-    # the writer reuses them whenever the contact ends up with exactly those.
-    phone: str | None = None
-    derived_country: str | None = None
-    basis: tuple = ()
-    search: dict = field(default_factory=dict)
+    ``phone`` (E.164 text), ``derived_country`` and ``search`` (the search
+    columns, as ``(search_vector, phone_digits, phone_national)``) are worked
+    out in the worker for the row's own identifiers and names; the writer
+    reuses them whenever the contact ends up with exactly those.
+    """
+
+    __slots__ = ("derived_country", "errors", "fields", "given_id", "number", "phone", "preferences", "search")
+
+    def __init__(
+        self,
+        number: int,
+        given_id: str | None = None,
+        fields: dict | None = None,
+        preferences: dict | None = None,
+        errors: list | None = None,
+        phone: str | None = None,
+        derived_country: str | None = None,
+        search: tuple = (None, None, None),
+    ):
+        self.number = number
+        self.given_id = given_id
+        self.fields = {} if fields is None else fields
+        self.preferences = {} if preferences is None else preferences
+        self.errors = [] if errors is None else errors
+        self.phone = phone
+        self.derived_country = derived_country
+        self.search = search
+
+    def __reduce__(self):
+        # Rows cross from the workers to the main process a thousand at a
+        # time, and the main process unpickles them alone: a bare tuple of
+        # arguments, empties sent as None, costs a fraction of a dataclass's
+        # instance dict and keeps the collector's work down.
+        return (
+            Row,
+            (
+                self.number,
+                self.given_id,
+                self.fields or None,
+                self.preferences or None,
+                self.errors or None,
+                self.phone,
+                self.derived_country,
+                self.search,
+            ),
+        )
+
+    @property
+    def basis(self) -> tuple:
+        """The fields ``search`` was worked out from."""
+        fields = self.fields
+        return (self.phone, fields.get("email"), fields.get("first_name", ""), fields.get("last_name", ""))
 
 
 def clean_row(number: int, raw, fmt: str) -> Row:
@@ -220,9 +260,13 @@ def _precompute(row: Row) -> None:
     if "phone" in fields:
         # The writer needs only the text: send it back to the main process, not a PhoneNumber object.
         fields["phone"] = row.phone
-    email, first_name, last_name = fields.get("email"), fields.get("first_name", ""), fields.get("last_name", "")
-    row.basis = (row.phone, email, first_name, last_name)
-    row.search = search_columns(phone=phone, email=email, first_name=first_name, last_name=last_name)
+    columns = search_columns(
+        phone=phone,
+        email=fields.get("email"),
+        first_name=fields.get("first_name", ""),
+        last_name=fields.get("last_name", ""),
+    )
+    row.search = (columns["search_vector"], columns["phone_digits"], columns["phone_national"])
 
 
 def _clean_chunk(chunk: list, fmt: str) -> list[Row]:
@@ -301,13 +345,15 @@ class _Target:
         values = self.values
         return (values["phone"], values["email"], values["first_name"], values["last_name"])
 
-    def search_columns(self) -> dict:
+    def search_columns(self) -> tuple:
+        """``(search_vector, phone_digits, phone_national)`` of the contact as it now is."""
         if self.row is not None and self.row.basis == self.identity():
             return self.row.search
         values = self.values
-        return search_columns(
+        columns = search_columns(
             phone=values["phone"], email=values["email"], first_name=values["first_name"], last_name=values["last_name"]
         )
+        return (columns["search_vector"], columns["phone_digits"], columns["phone_national"])
 
     def identifier_hashes(self) -> list[str]:
         # Worked out here, not in the worker: most accounts' suppression lists
@@ -558,7 +604,7 @@ class ContactImporter:
 
     def _row(self, target: _Target) -> tuple:
         values = target.values
-        columns = target.search_columns()
+        search_vector, phone_digits, phone_national = target.search_columns()
         return (
             target.id,
             values["phone"],
@@ -570,9 +616,9 @@ class ContactImporter:
             values["tags"],
             Jsonb(values["metadata"]),
             Jsonb(values["preferences"]),
-            columns["search_vector"],
-            columns["phone_digits"],
-            columns["phone_national"],
+            search_vector,
+            phone_digits,
+            phone_national,
         )
 
     def _write(self, created: list[_Target], changed: list[_Target]) -> None:

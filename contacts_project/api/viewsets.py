@@ -156,7 +156,8 @@ class DetailLookup:
         """The one row, or Http404."""
         params = [account_id if p == self._ACCOUNT else value if p == self._VALUE else p for p in self.params]
         connection = connections[self.db]
-        with connection.cursor() as cursor:
+        # Prepared once per connection: see contacts_project/postgresql/base.py.
+        with connection.prepared_cursor() as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
         if not rows:

@@ -1,4 +1,4 @@
-"""Django's PostgreSQL backend with a health check that costs no round trip.
+"""Django's PostgreSQL backend with a health check that costs no round trip, and prepared lookups.
 
 ``CONN_HEALTH_CHECKS`` makes Django check a persistent connection before a
 request first uses it, so the first request after a database restart, or
@@ -18,16 +18,60 @@ What neither check can see is a peer that vanished without closing (a cut
 network path): ``SELECT 1`` would then wait for TCP to give up, and the poll
 says usable and the request's own query waits instead. Both end in the same
 503 (``contacts_project.api.exceptions``).
+
+``prepared_cursor()`` is a cursor whose statements are prepared on the server,
+once per connection (psycopg keeps them by query text and parameter types,
+the 100 most recent). Django sends every other statement with client-side
+binding, so PostgreSQL plans it on every execution, and planning a primary-key
+read of ``contacts_contact`` weighs each of its ~20 indexes: measured on the
+bench data, 99 µs of PostgreSQL CPU per lookup unprepared, 21 µs prepared
+(48 → 30 µs in the client). ``DetailLookup`` (every ``get_object()`` and the
+plain read) uses it; statements whose plan should depend on their values (a
+segment's count) are still planned each time.
 """
 
 import select
 
 import psycopg
-from django.db.backends.postgresql import base
+from django.db.backends.postgresql import base, operations
 from psycopg import pq
 
 
+class PreparedCursor(base.ServerBindingCursor):
+    """A server-binding cursor that prepares what it executes (psycopg caches the statements per connection)."""
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        return super().execute(query, params, prepare=True, binary=binary)
+
+
+class DatabaseOperations(operations.DatabaseOperations):
+    def last_executed_query(self, cursor, sql, params):
+        # Django reads a client-side cursor's own text; a prepared one holds
+        # $1 placeholders, so the values are bound here for the query log.
+        if isinstance(cursor, PreparedCursor):
+            return self.compose_sql(sql, params)
+        return super().last_executed_query(cursor, sql, params)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = DatabaseOperations
+
+    def get_connection_params(self):
+        params = super().get_connection_params()
+        # Django passes None, which turns preparing off for the whole connection,
+        # even for a statement executed with prepare=True. psycopg's default
+        # instead: its client-side cursors, Django's, never prepare anything.
+        if params.get("prepare_threshold") is None:
+            params["prepare_threshold"] = 5
+        return params
+
+    def prepared_cursor(self):
+        """``cursor()`` (health check, error wrapping, query logging and execute wrappers included), prepared."""
+        wrapper = self.cursor()
+        wrapper.cursor.close()
+        wrapper.cursor = PreparedCursor(self.connection)
+        return wrapper
+
     def is_usable(self):
         connection = self.connection
         if connection is None or connection.closed:

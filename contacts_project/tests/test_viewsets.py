@@ -56,3 +56,27 @@ def test_another_accounts_id_and_an_unknown_id_are_both_404(api, other_api, make
     assert (other.status_code, missing.status_code) == (404, 404)
     assert other.json() == missing.json()
     assert api.get(f"/v1/contacts/{contact.id}").status_code == 200
+
+
+def test_the_lookup_is_prepared_once_per_connection_and_django_still_sees_it(api, make_contact, hot_api_key):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    contacts = [make_contact(email=f"user{number}@example.com") for number in range(3)]
+    api.get("/v1/contacts")  # warm-up: the key is remembered
+
+    with CaptureQueriesContext(connection) as queries:
+        for contact in contacts:
+            assert api.get(f"/v1/contacts/{contact.id}").json()["id"] == contact.id
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ['%"contacts_contact"%'])
+        prepared = [statement for (statement,) in cursor.fetchall()]
+
+    # Query logging and execute wrappers see every lookup, with its values ...
+    sql = DetailLookup.of(ContactViewSet).sql.replace("%s", "'{}'")
+    assert [query["sql"] for query in queries.captured_queries] == [
+        sql.format(contact.account_id, contact.id) for contact in contacts
+    ]
+    # ... and the server planned the statement once, for all three.
+    assert len(prepared) == 1
+    assert '"contacts_contact"."id" = $2' in prepared[0]

@@ -1,0 +1,129 @@
+"""The importer writes ``text[]`` and ``jsonb`` columns as text it makes itself: PostgreSQL must store
+exactly what psycopg's own list and Jsonb dumpers would have given it."""
+
+import pytest
+from django.db import connection
+from psycopg.types.json import Jsonb
+
+from contacts.importers import _event_data, _json_object, _text_array
+from contacts.models import ActivityEvent, Contact
+from contacts.tests.test_import import P1, P2, imported, tally, write_jsonl
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TAG_LISTS = [
+    [],
+    ["a"],
+    ["vip", "beta", "early-adopter"],
+    ['say "hi"', '"', '""'],
+    ["back\\slash", "\\", "\\\\", '\\"', "ends\\"],
+    ["a,b", "{c}", "}", "{", "{}", ","],
+    ["NULL", "null", "Null"],
+    [" inner  space ", "tab\there", "line\nbreak", "carriage\rreturn", "\\N", "\\t"],
+    ["Zoë", "日本語", "🙂", "ß", "\u00a0nbsp", "\u2028"],
+    ["'", "''", "it's"],
+    ["x" * 64],
+    [""],
+]
+
+OBJECTS = [
+    {},
+    {"plan": "pro"},
+    {"utm": {"source": "linkedin", "medium": None}, "languages": ["ru", "pt"], "newsletter": True, "none": None},
+    {"quote": 'say "hi"', "backslash": "a\\b", "escapes": "\n\t\r\b\f\u001f\u007f", "slash": "a/b"},
+    {"unicode": "Zoë 日本語 🙂", "Ключ": "значение", "\u2028": "\u2029"},
+    {"int": 2**70, "negative": -5, "float": 1.5, "small": 1e-7, "large": 1e300, "zero": -0.0, "exp": 12.0},
+    {"nested": [[[{"a": [1, {"b": None}]}]]], "empty": {}, "empty_list": []},
+    {"\\u0041": "not an escape, a backslash and five characters"},
+]
+
+
+def stored_text(sql: str, *params) -> tuple:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(params))
+        return cursor.fetchone()
+
+
+@pytest.mark.parametrize("tags", TAG_LISTS)
+def test_a_text_array_literal_is_the_list_psycopg_would_send(tags):
+    literal = _text_array(tags)
+
+    read_back, same_as_psycopg = stored_text("SELECT %s::text[], %s::text[] = %s::text[]", literal, literal, tags)
+
+    assert read_back == tags
+    assert same_as_psycopg is True
+
+
+@pytest.mark.parametrize("value", OBJECTS)
+def test_a_json_object_text_is_the_jsonb_psycopg_would_send(value):
+    text = _json_object(value)
+
+    ours, theirs = stored_text("SELECT %s::jsonb::text, %s::jsonb::text", text, Jsonb(value))
+
+    assert ours == theirs
+
+
+@pytest.mark.parametrize(("old", "new", "reason"), [("unset", "opted_in", "import"), ("opted_in", "opted_out", "x")])
+def test_event_data_text_is_the_jsonb_psycopg_would_send(old, new, reason):
+    data = {"old_status": old, "new_status": new, "api_key_id": None, "reason": reason}
+
+    ours, theirs = stored_text("SELECT %s::jsonb::text, %s::jsonb::text", _event_data(old, new, reason), Jsonb(data))
+
+    assert ours == theirs
+
+
+def stored_columns(contact_id: str) -> tuple:
+    return stored_text("SELECT tags::text, metadata::text FROM contacts_contact WHERE id = %s", contact_id)
+
+
+def expected_columns(tags: list, metadata: dict) -> tuple:
+    stored = {key: value for key, value in metadata.items() if value is not None}
+    return stored_text("SELECT %s::text[]::text, %s::jsonb::text", tags, Jsonb(stored))
+
+
+def test_created_and_updated_contacts_store_what_the_dumpers_would(account, make_contact, tmp_path):
+    """Through COPY (text format, its own escaping) into the table and into the temporary table of updates."""
+    stored = make_contact(phone=P2, tags=["old"], metadata={})
+    # Tags as clean_tags leaves them: trimmed, none blank, no duplicates.
+    tags = [
+        'say "hi"',
+        '"',
+        "back\\slash",
+        "\\",
+        '\\"',
+        "a,b",
+        "{c}",
+        "}",
+        "in\tner",
+        "line\nbreak",
+        "\\N",
+        "Zoë",
+        "🙂",
+    ]
+    metadata = OBJECTS[3] | OBJECTS[4] | OBJECTS[7]
+    other_tags, other_metadata = ["NULL", "null", "it's", "日本語"], OBJECTS[2] | OBJECTS[5] | OBJECTS[6]
+    path = write_jsonl(
+        tmp_path / "contacts.jsonl",
+        {"phone": P1, "tags": tags, "metadata": metadata, "preferences": {"sms": "opted_in"}},
+        {"id": stored.pk, "tags": other_tags, "metadata": other_metadata, "preferences": {"email": "opted_out"}},
+    )
+
+    assert imported(path) == tally(created=1, updated=1)
+
+    created = Contact.objects.get(phone=P1)
+    assert stored_columns(created.pk) == expected_columns(tags, metadata)
+    assert stored_columns(stored.pk) == expected_columns(other_tags, other_metadata)
+    assert (created.tags, Contact.objects.get(pk=stored.pk).tags) == (tags, other_tags)
+    events = {
+        (event.contact_id, event.channel): event.data
+        for event in ActivityEvent.objects.filter(type="preference.updated")
+    }
+    assert events == {
+        (created.pk, "sms"): {"old_status": "unset", "new_status": "opted_in", "api_key_id": None, "reason": "import"},
+        (stored.pk, "email"): {
+            "old_status": "unset",
+            "new_status": "opted_out",
+            "api_key_id": None,
+            "reason": "import",
+        },
+    }

@@ -10,9 +10,11 @@ once, for real.
 ``replay`` then runs those statements with a plain psycopg connection, one
 captured request after another, on as many connections as the HTTP load
 used, and times each request's statements together: what the operation costs
-the database, with no HTTP, no Django and no DRF. Automatic server-side
-preparation is off, as it is for Django's client-side binding, so both send
-the same query text.
+the database, with no HTTP, no Django and no DRF. Each statement is sent
+as the view sent it: with its values bound in the text (Django's client-side
+binding), or, for the statements the view prepares on the server (the
+one-object lookup, ``prepared_cursor()``), prepared once per connection with
+its parameters, so the floor gets the same planning savings the view does.
 """
 
 import threading
@@ -24,11 +26,22 @@ from django.db import connection, transaction
 from django.test import Client, override_settings
 
 from bench.stats import percentile
+from contacts_project.postgresql.base import PreparedCursor
+
+# A threshold no replay reaches: None would turn off even prepare=True.
+PREPARE_EXPLICITLY = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str  # with the values bound, or with %s placeholders when prepared
+    params: tuple | None = None
+    prepared: bool = False
 
 
 @dataclass(frozen=True)
 class CapturedRequest:
-    statements: tuple[str, ...]
+    statements: tuple[Statement, ...]
     transactional: bool  # replayed inside BEGIN … COMMIT, as the view's atomic block ran
 
 
@@ -61,13 +74,15 @@ def capture(lines: list[tuple[str, str, str | None]], *, api_key: str, writes: b
             transaction.set_rollback(True)
     captured = []
     for method, path, body in lines:
-        statements: list[str] = []
+        statements: list[Statement] = []
 
         def record(execute, sql, params, many, context, statements=statements):
             if many:
-                statements.extend(connection.ops.compose_sql(sql, one) for one in params)
+                statements.extend(Statement(connection.ops.compose_sql(sql, one)) for one in params)
+            elif isinstance(context["cursor"].cursor, PreparedCursor):
+                statements.append(Statement(sql, tuple(params or ()), prepared=True))
             else:
-                statements.append(connection.ops.compose_sql(sql, params) if params else sql)
+                statements.append(Statement(connection.ops.compose_sql(sql, params) if params else sql))
             return execute(sql, params, many, context)
 
         with override_settings(ALLOWED_HOSTS=["*"]), connection.execute_wrapper(record):
@@ -117,7 +132,8 @@ def replay(
             return request
 
     def work() -> None:
-        with psycopg.connect(**dsn, autocommit=True, prepare_threshold=None) as conn:
+        # No automatic preparation: each statement says whether it is prepared.
+        with psycopg.connect(**dsn, autocommit=True, prepare_threshold=PREPARE_EXPLICITLY) as conn:
             mine = []
             while time.perf_counter() < deadline and (request := next_request()) is not None:
                 started = time.perf_counter()
@@ -153,8 +169,8 @@ def _run(conn: psycopg.Connection, request: CapturedRequest) -> None:
             _execute_all(cursor, request.statements)
 
 
-def _execute_all(cursor, statements) -> None:
+def _execute_all(cursor, statements: tuple[Statement, ...]) -> None:
     for statement in statements:
-        cursor.execute(statement)
+        cursor.execute(statement.sql, statement.params, prepare=statement.prepared)
         if cursor.description is not None:
             cursor.fetchall()  # Django reads every row it asked for

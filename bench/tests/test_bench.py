@@ -143,3 +143,27 @@ def test_percentiles_interpolate():
     assert percentile([1.0], 99) == 1.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
     assert percentile(list(map(float, range(101))), 99) == 99.0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sql_floor_prepares_what_the_view_prepares(account, make_contact):
+    from accounts.services import api_key_create
+    from bench import database, sqlfloor
+
+    contact = make_contact(email="ada@example.com", tags=["vip"])
+    _, key = api_key_create(account=account, name="bench")
+
+    read, listing = sqlfloor.capture(
+        [("GET", f"/v1/contacts/{contact.id}", None), ("GET", "/v1/contacts?tag=vip", None)], api_key=key, writes=False
+    )
+
+    # The one-object lookup is sent prepared, with its parameters; a page's query with its values bound.
+    assert [(statement.prepared, statement.params) for statement in read.statements] == [
+        (True, (account.pk, contact.id))
+    ]
+    assert [statement.prepared for statement in listing.statements] == [False]
+    assert "'vip'" in listing.statements[0].sql
+    result = sqlfloor.replay(
+        [read, listing], dsn=database.dsn(), connections=1, duration=5, cycle=True, max_requests=20
+    )
+    assert result.requests == 20

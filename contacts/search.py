@@ -63,6 +63,18 @@ def _quote(lexeme: str) -> str:
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
+def _vector(lexemes: list[str]) -> str | None:
+    """The lexemes, each quoted, as tsvector input; None for none."""
+    if not lexemes:
+        return None
+    together = "".join(lexemes)
+    if "'" in together or "\\" in together:
+        return " ".join(_quote(lexeme) for lexeme in lexemes)
+    # Nothing to escape (every lexeme of a name, most of an email's): one join
+    # instead of a quoting call per lexeme, 7 a contact on average.
+    return "'" + "' '".join(lexemes) + "'"
+
+
 def contact_lexemes(*, first_name: str, last_name: str, email: str | None) -> list[str]:
     lexemes = _words(first_name) + _words(last_name)
     if email:
@@ -79,7 +91,7 @@ def search_columns(*, phone, email: str | None, first_name: str, last_name: str)
     number = phone if isinstance(phone, phonenumbers.PhoneNumber) else None
     if number is None and phone:
         number = phonenumbers.parse(phone, None)
-    vector = " ".join(_quote(lexeme) for lexeme in lexemes) or None
+    vector = _vector(lexemes)
     if number is None:
         return {"search_vector": vector, "phone_digits": None, "phone_national": None}
     return {

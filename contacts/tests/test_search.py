@@ -35,6 +35,29 @@ def _error_attrs(response):
 # --- words ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("email", "vector"),
+    [
+        ("ada@example.com", "'zoe' 'ann' 'ada@example.com' 'ada' 'example.com' 'example' 'com'"),
+        (
+            "o'brien@example.com",
+            "'zoe' 'ann' 'o''brien@example.com' 'o''brien' 'example.com' 'o' 'brien' 'example' 'com'",
+        ),
+        (
+            '"a\\b"@example.com',
+            "'zoe' 'ann' '\"a\\\\b\"@example.com' '\"a\\\\b\"' 'example.com' 'a' 'b' 'example' 'com'",
+        ),
+        (None, "'zoe' 'ann'"),
+    ],
+)
+def test_the_search_vector_quotes_every_lexeme_and_escapes_quotes_and_backslashes(email, vector):
+    assert search_columns(phone=None, email=email, first_name="Zoë", last_name="Ann")["search_vector"] == vector
+
+
+def test_a_contact_without_words_has_no_search_vector():
+    assert search_columns(phone=None, email=None, first_name="", last_name="")["search_vector"] is None
+
+
 def test_terms_are_anded_in_any_order(api, make_contact):
     ada_lovelace = make_contact(email="one@example.com", first_name="Ada", last_name="Lovelace")
     make_contact(email="two@example.com", first_name="Ada", last_name="Byron")

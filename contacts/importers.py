@@ -385,7 +385,7 @@ _SELECT_TARGETS = """
 SELECT id, phone, email, first_name, last_name, country, lifecycle_stage, tags, metadata, preferences
   FROM contacts_contact
  WHERE account_id = %(account)s
-   AND (id = ANY(%(ids)s) OR phone = ANY(%(phones)s) OR email = ANY(%(emails)s))
+   AND (id = ANY(%(ids)s::text[]) OR phone = ANY(%(phones)s::text[]) OR email = ANY(%(emails)s::text[]))
 """
 _INSERT_COLUMNS = (
     "id, account_id, phone, email, first_name, last_name, country, lifecycle_stage, tags, metadata, preferences, "
@@ -479,11 +479,12 @@ class ContactImporter:
     # Matching ------------------------------------------------------------------------
 
     def _load_targets(self, rows: list[Row]) -> list[_Target]:
+        # Array literals made here: psycopg's list dumper costs ~3 µs a row (a regex per element).
         params = {
             "account": self.account.pk,
-            "ids": [row.given_id for row in rows if row.given_id],
-            "phones": [row.phone for row in rows if row.phone],
-            "emails": [row.fields["email"] for row in rows if row.fields.get("email")],
+            "ids": _text_array([row.given_id for row in rows if row.given_id]),
+            "phones": _text_array([row.phone for row in rows if row.phone]),
+            "emails": _text_array([row.fields["email"] for row in rows if row.fields.get("email")]),
         }
         sql = _SELECT_TARGETS + ("" if self.dry_run else " ORDER BY id FOR UPDATE")
         with connection.cursor() as cursor:

@@ -127,3 +127,14 @@ def test_created_and_updated_contacts_store_what_the_dumpers_would(account, make
             "reason": "import",
         },
     }
+
+
+@pytest.mark.parametrize("email", ['"quo\\"ted"@example.com', '"a\\\\b"@example.com', '"a,b{}"@example.com'])
+def test_a_row_matches_a_stored_email_that_needs_escaping_in_an_array_literal(account, make_contact, tmp_path, email):
+    """The lookup sends the batch's ids, phones and emails as array literals made by the importer."""
+    stored = make_contact(email=email, first_name="Old")
+    path = write_jsonl(tmp_path / "contacts.jsonl", {"email": email.upper(), "first_name": "New"})
+
+    assert imported(path) == tally(updated=1)
+
+    assert list(Contact.objects.values_list("pk", "first_name")) == [(stored.pk, "New")]

@@ -176,13 +176,24 @@ def _fields_from_jsonl(line: str) -> dict:
 class Row:
     """One data row, validated: ``fields`` are clean contact fields, or ``errors`` say why not.
 
-    ``phone`` (E.164 text), ``derived_country`` and ``search`` (the search
-    columns, as ``(search_vector, phone_digits, phone_national)``) are worked
-    out in the worker for the row's own identifiers and names; the writer
-    reuses them whenever the contact ends up with exactly those.
+    ``phone`` (E.164 text), ``derived_country``, ``search`` (the search
+    columns, as ``(search_vector, phone_digits, phone_national)``) and
+    ``metadata_text`` (the row's metadata as JSON, when it has no null to
+    remove a key) are worked out in the worker for the row's own values; the
+    writer reuses them whenever the contact ends up with exactly those.
     """
 
-    __slots__ = ("derived_country", "errors", "fields", "given_id", "number", "phone", "preferences", "search")
+    __slots__ = (
+        "derived_country",
+        "errors",
+        "fields",
+        "given_id",
+        "metadata_text",
+        "number",
+        "phone",
+        "preferences",
+        "search",
+    )
 
     def __init__(
         self,
@@ -194,6 +205,7 @@ class Row:
         phone: str | None = None,
         derived_country: str | None = None,
         search: tuple = (None, None, None),
+        metadata_text: str | None = None,
     ):
         self.number = number
         self.given_id = given_id
@@ -203,6 +215,7 @@ class Row:
         self.phone = phone
         self.derived_country = derived_country
         self.search = search
+        self.metadata_text = metadata_text
 
     def __reduce__(self):
         # Rows cross from the workers to the main process a thousand at a
@@ -220,6 +233,7 @@ class Row:
                 self.phone,
                 self.derived_country,
                 self.search,
+                self.metadata_text,
             ),
         )
 
@@ -287,6 +301,11 @@ def _precompute(row: Row) -> None:
         last_name=fields.get("last_name", ""),
     )
     row.search = (columns["search_vector"], columns["phone_digits"], columns["phone_national"])
+    metadata = fields.get("metadata")
+    if metadata is not None and None not in metadata.values():
+        # What a contact without metadata stores; encoding it here, in
+        # parallel, spares the main process its costliest write step.
+        row.metadata_text = _JSON.encode(metadata)
 
 
 def _clean_chunk(chunk: list, fmt: str) -> list[Row]:
@@ -540,28 +559,32 @@ class ContactImporter:
 
     def _apply(self, row: Row, target: _Target, phone, email, by_phone, by_email) -> list:
         """Apply a row to its target; on a problem leave the target as it was and return errors."""
-        values = dict(target.values)
         fields = row.fields
-        for name in ("first_name", "last_name", "country", "lifecycle_stage", "tags", "email"):
-            if name in fields:
-                values[name] = fields[name]
-        if "phone" in fields:
-            values["phone"] = phone
+        # Every field the row has replaces the stored one (its phone is the
+        # E.164 text); metadata merges instead, below.
+        values = {**target.values, **fields}
         if "metadata" in fields:
-            merged = {**values["metadata"], **fields["metadata"]}
-            values["metadata"] = {key: value for key, value in merged.items() if value is not None}
-            if target.values["metadata"]:  # the row's own metadata was checked when validated
-                try:
-                    check_metadata_limits(values["metadata"])
-                except FieldInvalid as error:
-                    return [("metadata", error.message)]
+            stored, patch = target.values["metadata"], fields["metadata"]
+            if stored or None in patch.values():
+                merged = {**stored, **patch}
+                values["metadata"] = {key: value for key, value in merged.items() if value is not None}
+                if stored:  # the row's own metadata was checked when validated
+                    try:
+                        check_metadata_limits(values["metadata"])
+                    except FieldInvalid as error:
+                        return [("metadata", error.message)]
+            # else: merged onto nothing and removing nothing, the patch is
+            # what is stored, and the very object whose text the worker made.
         if phone and "country" not in fields and not values["country"]:
             values["country"] = row.derived_country
-        for name, index in (("phone", by_phone), ("email", by_email)):
-            holder = index.get(values[name]) if values[name] else None
-            if holder is not None and holder is not target:
-                return [(name, f"Another contact has this {name}: {holder.id}.")]
-        if not values["phone"] and not values["email"]:
+        new_phone, new_email = values["phone"], values["email"]
+        holder = by_phone.get(new_phone) if new_phone else None
+        if holder is not None and holder is not target:
+            return [("phone", f"Another contact has this phone: {holder.id}.")]
+        holder = by_email.get(new_email) if new_email else None
+        if holder is not None and holder is not target:
+            return [("email", f"Another contact has this email: {holder.id}.")]
+        if not new_phone and not new_email:
             return [("phone", "A contact needs a phone or an email.")]
         events = []
         if row.preferences:
@@ -627,6 +650,11 @@ class ContactImporter:
     def _row(self, target: _Target) -> tuple:
         values = target.values
         search_vector, phone_digits, phone_national = target.search_columns()
+        row = target.row
+        if row is not None and row.metadata_text is not None and values["metadata"] is row.fields.get("metadata"):
+            metadata = row.metadata_text
+        else:
+            metadata = _json_object(values["metadata"])
         return (
             target.id,
             values["phone"],
@@ -636,8 +664,8 @@ class ContactImporter:
             values["country"],
             values["lifecycle_stage"],
             _text_array(values["tags"]),
-            _json_object(values["metadata"]),
-            _json_object(values["preferences"]),
+            metadata,
+            _preferences_text(values["preferences"]),
             search_vector,
             phone_digits,
             phone_national,
@@ -698,6 +726,15 @@ _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 def _json_object(value: dict) -> str:
     return _JSON.encode(value) if value else "{}"
+
+
+def _preferences_text(preferences: dict) -> str:
+    return _preferences_json(tuple(preferences.items())) if preferences else "{}"
+
+
+@lru_cache(maxsize=1024)
+def _preferences_json(items: tuple) -> str:
+    return _JSON.encode(dict(items))
 
 
 @lru_cache(maxsize=256)

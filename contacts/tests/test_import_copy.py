@@ -7,7 +7,7 @@ from psycopg.types.json import Jsonb
 
 from contacts.importers import _event_data, _json_object, _text_array
 from contacts.models import ActivityEvent, Contact
-from contacts.tests.test_import import P1, P2, imported, tally, write_jsonl
+from contacts.tests.test_import import P1, P2, P3, P5, imported, tally, write_jsonl
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -138,3 +138,52 @@ def test_a_row_matches_a_stored_email_that_needs_escaping_in_an_array_literal(ac
     assert imported(path) == tally(updated=1)
 
     assert list(Contact.objects.values_list("pk", "first_name")) == [(stored.pk, "New")]
+
+
+def stored_metadata() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT phone, metadata::text FROM contacts_contact")
+        return dict(cursor.fetchall())
+
+
+def test_metadata_text_made_by_the_worker_is_used_only_while_it_is_what_is_stored(account, make_contact, tmp_path):
+    """The worker's JSON of a row's metadata stands for the contact's only when nothing was merged or removed."""
+    make_contact(phone=P2, metadata={"kept": 1})
+    path = write_jsonl(
+        tmp_path / "contacts.jsonl",
+        {"phone": P1, "metadata": {"a": 1, "nested": {"n": None}}},  # the row's own object
+        {"phone": P1, "metadata": {"b": 2}},  # merged onto an earlier row's
+        {"phone": P1, "first_name": "Ada"},  # no metadata: the last row has no text
+        {"phone": P2, "metadata": {"new": "x"}},  # merged onto what is stored
+        {"phone": P3, "metadata": {"gone": None, "c": [1, None]}},  # a null removes a key
+        {"phone": P5, "metadata": {}},
+    )
+
+    assert imported(path, batch_size=10) == tally(created=3, updated=3)
+
+    assert stored_metadata() == {
+        P1: expected_columns([], {"a": 1, "nested": {"n": None}, "b": 2})[1],
+        P2: expected_columns([], {"kept": 1, "new": "x"})[1],
+        P3: expected_columns([], {"c": [1, None]})[1],
+        P5: "{}",
+    }
+
+
+def test_preferences_in_any_order_store_the_same_object(account, tmp_path):
+    path = write_jsonl(
+        tmp_path / "contacts.jsonl",
+        {"phone": P1, "preferences": {"sms": "opted_in", "email": "opted_out"}},
+        {"phone": P2, "preferences": {"email": "opted_out", "sms": "opted_in"}},
+        {"phone": P3, "preferences": {"email": "opted_out", "sms": "unset"}},
+    )
+
+    assert imported(path) == tally(created=3)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT phone, preferences::text FROM contacts_contact")
+        stored = dict(cursor.fetchall())
+    assert stored == {
+        P1: '{"sms": "opted_in", "email": "opted_out"}',
+        P2: '{"sms": "opted_in", "email": "opted_out"}',
+        P3: '{"email": "opted_out"}',
+    }

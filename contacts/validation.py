@@ -183,13 +183,23 @@ def _national_prefix(country_code: int) -> re.Pattern:
     return re.compile(pattern) if pattern else _NEVER
 
 
-@lru_cache(maxsize=1 << 16)
 def _region(country_code: int, national_number: int, leading_zeros: int | None) -> str | None:
-    """phonenumbers' region of a number, remembered: for +1 numbers it tries ~25 regions in turn.
+    """phonenumbers' region of a number (``region_code_for_number``'s answer).
 
     ``is_valid_number`` is exactly ``is_valid_number_for_region(n, region_code_for_number(n))``;
     splitting it lets validation and country derivation share one lookup.
     """
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code)
+    if regions is None or len(regions) > 1:
+        return _region_among_several(country_code, national_number, leading_zeros)
+    # One region for the code: region_code_for_number answers it without
+    # looking at the number, so there is nothing to remember either.
+    return regions[0]
+
+
+@lru_cache(maxsize=1 << 16)
+def _region_among_several(country_code: int, national_number: int, leading_zeros: int | None) -> str | None:
+    """Remembered: for +1 numbers region_code_for_number tries ~25 regions in turn."""
     number = phonenumbers.PhoneNumber(
         country_code=country_code, national_number=national_number, number_of_leading_zeros=leading_zeros
     )

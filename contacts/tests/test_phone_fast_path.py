@@ -175,3 +175,26 @@ def test_clean_phone_is_the_same_with_and_without_the_fast_path(monkeypatch):
     monkeypatch.setattr(validation, "_parse_e164", lambda text: None)
 
     assert [cleaned(text) for text in texts] == fast
+
+
+def region_as_before(country_code: int, national_number: int, leading_zeros: int | None) -> str | None:
+    """What _region answered when it always asked region_code_for_number."""
+    number = phonenumbers.PhoneNumber(
+        country_code=country_code, national_number=national_number, number_of_leading_zeros=leading_zeros
+    )
+    if leading_zeros:
+        number.italian_leading_zero = True
+    return phonenumbers.region_code_for_number(number)
+
+
+def test_the_region_of_a_number_is_what_region_code_for_number_answers():
+    keys = {(1, 4155552671, None), (1, 6135550123, None), (7, 7012345678, None), (44, 1481123456, None), (999, 1, None)}
+    for text in example_texts():
+        try:
+            number = phonenumbers.parse(text, None)
+        except phonenumbers.NumberParseException:
+            continue
+        keys.add((number.country_code, number.national_number, number.number_of_leading_zeros))
+
+    assert {key: validation._region(*key) for key in keys} == {key: region_as_before(*key) for key in keys}
+    assert {validation._region(*key) for key in keys} >= {"US", "CA", "KZ", "GG", "IT", "001", None}

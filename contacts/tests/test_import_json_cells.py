@@ -1,9 +1,11 @@
 """The importer's strict JSON decoder, made once, answers as strict_json_loads does."""
 
+import random
+
 import pytest
 
-from contacts.importers import _strict_json_loads
-from contacts_project.api.parsers import strict_json_loads
+from contacts.importers import MAX_JSON_DEPTH, _is_plain_json_text, _strict_json_loads
+from contacts_project.api.parsers import is_plain_json_text, strict_json_loads
 
 TEXTS = [
     '{"plan": "pro", "n": [1, 2.5, {"x": null}], "ok": true}',
@@ -54,3 +56,43 @@ def test_the_importers_decoder_answers_as_strict_json_loads(text):
 @pytest.mark.parametrize("text", ["NaN", "[Infinity]", "-Infinity", "1e400", "[-1e999]"])
 def test_not_json_numbers_are_refused(text):
     assert outcome(_strict_json_loads, text) == "ValueError"
+
+
+PLAIN_EDGES = [
+    "",
+    '{"plan": "pro"}',
+    "Zoë\nMüller\n日本語\n🙂",
+    "a\\u0041",
+    "a\\\\u",
+    "\\",
+    "u",
+    "\x00",
+    "Zoë\x00",
+    "\ud800",
+    "Zoë\udfff",
+    "\ud83d\ude00",
+    "[" * (MAX_JSON_DEPTH - 2),
+    "[" * (MAX_JSON_DEPTH - 1),
+    "{" * 31 + "[" * 31,
+    "{" * 31 + "[" * 32,
+]
+
+
+def random_texts(count: int) -> list[str]:
+    draw = random.Random(20261127)
+    alphabet = ["a", "u", "\\", "\x00", "\ud800", "\udbff", "\udfff", "é", "🙂", "[", "{", "]", "\n", '"']
+    return ["".join(draw.choices(alphabet, k=draw.randint(0, 80))) for _ in range(count)]
+
+
+@pytest.mark.parametrize("text", PLAIN_EDGES)
+def test_the_importers_plain_text_test_answers_as_the_parsers(text):
+    assert _is_plain_json_text(text) == is_plain_json_text(text, max_depth=MAX_JSON_DEPTH)
+
+
+def test_the_importers_plain_text_test_answers_as_the_parsers_on_random_text():
+    texts = random_texts(20_000)
+
+    answers = [_is_plain_json_text(text) for text in texts]
+
+    assert answers == [is_plain_json_text(text, max_depth=MAX_JSON_DEPTH) for text in texts]
+    assert 0 < sum(answers) < len(texts)

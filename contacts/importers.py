@@ -604,7 +604,12 @@ class ContactImporter:
         if not new_phone and not new_email:
             return [("phone", "A contact needs a phone or an email.")]
         events = []
-        if row.preferences:
+        if row.preferences and not values["preferences"]:
+            # Nothing stored yet (every new contact): each status but "unset"
+            # is stored and is a change from "unset".
+            values["preferences"] = {channel: status for channel, status in row.preferences.items() if status != UNSET}
+            events = [(channel, UNSET, status, IMPORT_REASON) for channel, status in values["preferences"].items()]
+        elif row.preferences:
             stored = dict(values["preferences"])
             for channel, status in row.preferences.items():
                 old = stored.get(channel, UNSET)

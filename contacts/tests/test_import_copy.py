@@ -187,3 +187,23 @@ def test_preferences_in_any_order_store_the_same_object(account, tmp_path):
         P2: '{"sms": "opted_in", "email": "opted_out"}',
         P3: '{"email": "opted_out"}',
     }
+
+
+def test_preference_events_of_a_new_contact_and_of_a_later_row_of_the_batch(account, tmp_path):
+    path = write_jsonl(
+        tmp_path / "contacts.jsonl",
+        {"phone": P1, "preferences": {"viber": "unset", "sms": "opted_in", "email": "opted_out"}},
+        {"phone": P1, "preferences": {"sms": "opted_out", "email": "unset", "rcs": "unset"}},
+    )
+
+    assert imported(path) == tally(created=1, updated=1)
+
+    created = Contact.objects.get(phone=P1)
+    assert created.preferences == {"sms": "opted_out"}
+    events = ActivityEvent.objects.filter(contact_id=created.pk)
+    assert sorted((event.channel, event.data["old_status"], event.data["new_status"]) for event in events) == [
+        ("email", "opted_out", "unset"),
+        ("email", "unset", "opted_out"),
+        ("sms", "opted_in", "opted_out"),
+        ("sms", "unset", "opted_in"),
+    ]

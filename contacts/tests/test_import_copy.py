@@ -207,3 +207,26 @@ def test_preference_events_of_a_new_contact_and_of_a_later_row_of_the_batch(acco
         ("sms", "opted_in", "opted_out"),
         ("sms", "unset", "opted_in"),
     ]
+
+
+def test_metadata_kept_as_text_compares_as_the_object_it_encodes(account, make_contact, tmp_path):
+    """Rows count as unchanged when their metadata is what the contact already has, text or object."""
+    make_contact(phone=P2, metadata={})
+    make_contact(phone=P3, metadata={})
+    same = {"plan": "pro", "n": [1, 2.5], "utm": {"source": "x"}}
+    path = write_jsonl(
+        tmp_path / "contacts.jsonl",
+        {"phone": P1, "metadata": same},
+        {"phone": P1, "metadata": same},  # the same again: unchanged
+        {"phone": P1, "metadata": {"plan": "pro"}},  # a key already there: unchanged
+        {"phone": P2, "metadata": {}},  # nothing onto nothing: unchanged
+        {"phone": P3, "metadata": {"new": True}},
+    )
+
+    assert imported(path) == tally(created=1, updated=1, unchanged=3)
+
+    assert stored_metadata() == {
+        P1: expected_columns([], same)[1],
+        P2: "{}",
+        P3: '{"new": true}',
+    }

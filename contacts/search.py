@@ -75,10 +75,17 @@ def _vector(lexemes: list[str]) -> str | None:
     return "'" + "' '".join(lexemes) + "'"
 
 
+@lru_cache(maxsize=1 << 16)
+def _name_words(name: str) -> tuple[str, ...]:
+    """A name's words, remembered: names repeat across millions of imported contacts."""
+    return tuple(_words(name))
+
+
 def contact_lexemes(*, first_name: str, last_name: str, email: str | None) -> list[str]:
-    lexemes = _words(first_name) + _words(last_name)
+    lexemes = [*_name_words(first_name), *_name_words(last_name)]
     if email:
-        folded = fold(email)
+        # fold() without its cache, which emails (each one different) would only churn.
+        folded = email.lower() if email.isascii() else fold(email)
         local, _, domain = folded.partition("@")
         lexemes += [folded, local, domain, *_WORD.findall(folded)]
     # Order kept for readability of the stored vector; duplicates dropped.

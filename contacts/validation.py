@@ -122,7 +122,7 @@ def clean_phone(value, region: str | None) -> PhoneNumber | None:
             ) from None
         raise FieldInvalid("Enter a valid phone number.") from None
     region = _region(number.country_code, number.national_number, number.number_of_leading_zeros)
-    if not _is_valid_number_for_region(number, region):
+    if region is None or not phonenumbers.is_valid_number_for_region(number, region):
         raise FieldInvalid("Enter a valid phone number.")
     if number.extension:
         # E.164 has no extensions and no message can be sent to one.
@@ -206,66 +206,6 @@ def _region_among_several(country_code: int, national_number: int, leading_zeros
     if leading_zeros:
         number.italian_leading_zero = True
     return phonenumbers.region_code_for_number(number)
-
-
-def _is_valid_number_for_region(number: phonenumbers.PhoneNumber, region: str | None) -> bool:
-    """``phonenumbers.is_valid_number_for_region``, with each region's rules compiled once.
-
-    phonenumbers asks for the number's type: the general pattern, then eight
-    rare types one Python call each, then fixed line and mobile, ~5 µs. A
-    number is valid when it has any type, so this tries fixed line and mobile
-    first and stops at the first match: ~2 µs. A test compares the two over
-    every region's example numbers and random digits.
-    """
-    if region is None:
-        return False
-    rules = _validity_rules(number.country_code, region)
-    if rules is None:
-        return False
-    national = phonenumbers.national_significant_number(number)
-    general, types = rules
-    return _matches(national, general) and any(_matches(national, rule) for rule in types)
-
-
-def _matches(national: str, rule: tuple | None) -> bool:
-    """phonenumbers' _is_number_matching_desc: a possible length (if it lists any), then the whole pattern."""
-    if rule is None:
-        return False
-    lengths, pattern = rule
-    return (not lengths or len(national) in lengths) and pattern is not None and pattern.fullmatch(national) is not None
-
-
-@cache
-def _validity_rules(country_code: int, region: str) -> tuple | None:
-    """(general rule, type rules) of the region's metadata, or None when no number of the code is valid there."""
-    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(country_code, region.upper())
-    if metadata is None or (
-        region != phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY
-        and country_code != phonenumbers.country_code_for_valid_region(region)
-    ):
-        return None
-
-    def rule(desc) -> tuple | None:
-        if desc is None:
-            return None
-        pattern = desc.national_number_pattern
-        return frozenset(desc.possible_length), re.compile(pattern) if pattern else None
-
-    # Mobile counts only when its pattern differs from fixed line's (else fixed line already answered).
-    mobile = [] if metadata.same_mobile_and_fixed_line_pattern else [metadata.mobile]
-    descs = [
-        metadata.fixed_line,
-        *mobile,
-        metadata.premium_rate,
-        metadata.toll_free,
-        metadata.shared_cost,
-        metadata.voip,
-        metadata.personal_number,
-        metadata.pager,
-        metadata.uan,
-        metadata.voicemail,
-    ]
-    return rule(metadata.general_desc), tuple(rule(desc) for desc in descs if desc is not None)
 
 
 def e164(phone) -> str | None:

@@ -207,7 +207,8 @@ def render(report: Report) -> str:
         "- **SQL**: every statement the view runs for the same request (captured in-process through the full "
         "Django stack, parameters bound, after a warm-up request: the API key already remembered and the "
         "rate-limit hits batched, as in a busy worker), replayed with psycopg on as many connections as the "
-        "HTTP load, without server-side preparation (as Django sends them): the database's share. "
+        "HTTP load, each sent as the view sends it (values bound in the text; the one-object lookup "
+        "prepared once per connection): the database's share. "
         "**Django + HTTP** = HTTP p50 minus SQL p50, what the framework, the server and the network add "
         "(≈ 0 where a long query's replay happened to run slower than its HTTP run).",
         "- **no-database view** (`GET /livez`): HTTP + middleware + Django alone, the other floor of every row.",

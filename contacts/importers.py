@@ -53,7 +53,6 @@ opted out on those channels, whatever the file says.
 import csv
 import io
 import json
-import math
 import multiprocessing
 import threading
 from collections.abc import Iterable, Iterator
@@ -78,7 +77,7 @@ from contacts.validation import (
     country_from_phone,
     e164,
 )
-from contacts_project.api.parsers import check_json_document
+from contacts_project.api.parsers import check_json_document, strict_json_loads
 from contacts_project.ids import new_ids
 
 COLUMNS = ("id", *CONTACT_FIELDS, "preferences", "created_at", "updated_at")
@@ -114,27 +113,9 @@ def read_records(stream, fmt: str) -> Iterator[tuple[int, object]]:
                 yield number, line
 
 
-def _reject_constant(name):
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite_float(text):
-    value = float(text)
-    if math.isinf(value):
-        raise ValueError(f"number {text[:20]} is out of range")
-    return value
-
-
-# strict_json_loads, made once: json.loads with hooks builds a decoder (and its
-# scanner) per call, ~2 µs of the ~3 a metadata cell took; files have three
-# JSON cells a row. decode() differs from loads() only on a leading BOM, which
-# both refuse with a ValueError. A test holds the two to the same answers.
-_strict_json_loads = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float).decode
-
-
 def _json_cell(text: str, column: str):
     try:
-        return _strict_json_loads(text)
+        return strict_json_loads(text)
     except (ValueError, RecursionError):
         raise ContactInvalid({column: [("invalid", "Not valid JSON.")]}) from None
 
@@ -154,7 +135,7 @@ def _fields_from_csv(record: dict) -> dict:
         elif column.startswith(METADATA_PREFIX):
             # A cell is read as JSON when it is JSON ("12" → 12, "true" → true), else as text.
             try:
-                extra_metadata[column.removeprefix(METADATA_PREFIX)] = _strict_json_loads(text)
+                extra_metadata[column.removeprefix(METADATA_PREFIX)] = strict_json_loads(text)
             except ValueError:
                 extra_metadata[column.removeprefix(METADATA_PREFIX)] = text
         else:
@@ -168,7 +149,7 @@ def _fields_from_csv(record: dict) -> dict:
 
 def _fields_from_jsonl(line: str) -> dict:
     try:
-        record = _strict_json_loads(line)
+        record = strict_json_loads(line)
     except (ValueError, RecursionError):
         raise ContactInvalid({NON_FIELD: [("invalid", "Not a valid JSON line.")]}) from None
     if not isinstance(record, dict):
@@ -544,8 +525,8 @@ class ContactImporter:
             stored = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
         for values in stored:
             # Django's psycopg setup hands JSONB over as text.
-            values["metadata"] = _strict_json_loads(values["metadata"])
-            values["preferences"] = _strict_json_loads(values["preferences"])
+            values["metadata"] = strict_json_loads(values["metadata"])
+            values["preferences"] = strict_json_loads(values["preferences"])
         return [_Target(id=values.pop("id"), values=values, original=dict(values)) for values in stored]
 
     def _match_and_write(self, rows: list[Row]) -> dict:

@@ -1,10 +1,12 @@
-"""The importer's strict JSON decoder, made once, answers as strict_json_loads does."""
+"""The strict JSON decoder, made once, answers as json.loads with the same hooks; the importer's plain-text test."""
 
+import json
+import math
 import random
 
 import pytest
 
-from contacts.importers import MAX_JSON_DEPTH, _is_plain_json_text, _strict_json_loads
+from contacts.importers import MAX_JSON_DEPTH, _is_plain_json_text
 from contacts_project.api.parsers import is_plain_json_text, strict_json_loads
 
 TEXTS = [
@@ -48,14 +50,30 @@ def outcome(loads, text):
     return ("value", repr(value))
 
 
+def _refuse(value):
+    raise ValueError(value)
+
+
+def _finite(text):
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(text)
+    return value
+
+
+def loads_per_call(text):
+    """What strict_json_loads was: json.loads building its decoder with the hooks on every call."""
+    return json.loads(text, parse_constant=_refuse, parse_float=_finite)
+
+
 @pytest.mark.parametrize("text", TEXTS)
-def test_the_importers_decoder_answers_as_strict_json_loads(text):
-    assert outcome(_strict_json_loads, text) == outcome(strict_json_loads, text)
+def test_the_decoder_made_once_answers_as_json_loads_with_the_hooks(text):
+    assert outcome(strict_json_loads, text) == outcome(loads_per_call, text)
 
 
 @pytest.mark.parametrize("text", ["NaN", "[Infinity]", "-Infinity", "1e400", "[-1e999]"])
 def test_not_json_numbers_are_refused(text):
-    assert outcome(_strict_json_loads, text) == "ValueError"
+    assert outcome(strict_json_loads, text) == "ValueError"
 
 
 PLAIN_EDGES = [

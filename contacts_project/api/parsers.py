@@ -35,9 +35,16 @@ def _finite_float(text):
     return value
 
 
+# Made once: json.loads with hooks builds a decoder (and its scanner) per call,
+# which was most of a small document's decoding (an import decodes three JSON
+# cells a row). decode() differs from loads() only on bytes and a leading BOM:
+# callers pass text, and both refuse a BOM with a ValueError.
+_STRICT_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 def strict_json_loads(text: str):
     """``json.loads`` that refuses NaN, Infinity and numbers out of range (not JSON; not storable)."""
-    return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    return _STRICT_DECODER.decode(text)
 
 
 def _check_text(text: str, path: tuple[str, ...]) -> None:

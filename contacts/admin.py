@@ -18,6 +18,7 @@ from django.http import StreamingHttpResponse
 from django.utils.html import format_html, format_html_join
 from rest_framework.exceptions import ValidationError
 
+from accounts.models import Account
 from contacts.api.filters import SEARCH_MAX_LENGTH
 from contacts.api.serializers import ACTIVITY_TYPES, ContactSerializer
 from contacts.constants import CHANNELS, DEFAULT_LIFECYCLE_STAGE
@@ -337,7 +338,10 @@ class ContactAdmin(ServiceModelAdmin, LargeTableAdmin):
         if len(term) > SEARCH_MAX_LENGTH:
             messages.warning(request, f"A search has at most {SEARCH_MAX_LENGTH} characters.")
             return queryset.none(), False
-        return queryset.search(term), False
+        # The account filter's, or every account's: the search index is tenant-aware (contacts/search.py).
+        account = request.GET.get(AccountFilter.parameter_name)
+        accounts = [account] if account else Account.objects.values_list("pk", flat=True)
+        return queryset.search(term, accounts=accounts), False
 
     # --- columns
 

@@ -239,7 +239,7 @@ class Row:
         return (self.phone, fields.get("email"), fields.get("first_name", ""), fields.get("last_name", ""))
 
 
-def clean_row(number: int, raw, fmt: str) -> Row:
+def clean_row(number: int, raw, fmt: str, account_id: str) -> Row:
     row = Row(number)
     try:
         if fmt == "csv":
@@ -260,7 +260,7 @@ def clean_row(number: int, raw, fmt: str) -> Row:
             except FieldInvalid as error:
                 raise ContactInvalid({"preferences": [(error.code, error.message)]}) from None
         row.given_id = given_id or None
-        _precompute(row)
+        _precompute(row, account_id)
     except ContactInvalid as error:
         row.errors = [
             (None if attr == NON_FIELD else attr, message)
@@ -281,7 +281,7 @@ def _check_document(fields: dict) -> None:
         raise ContactInvalid({NON_FIELD: [("invalid", str(error.detail))]}) from None
 
 
-def _precompute(row: Row) -> None:
+def _precompute(row: Row, account_id: str) -> None:
     fields = row.fields
     phone = fields.get("phone")
     row.phone = e164(phone)
@@ -290,6 +290,7 @@ def _precompute(row: Row) -> None:
         # The writer needs only the text: send it back to the main process, not a PhoneNumber object.
         fields["phone"] = row.phone
     columns = search_columns(
+        account_id=account_id,
         phone=phone,
         email=fields.get("email"),
         first_name=fields.get("first_name", ""),
@@ -304,8 +305,8 @@ def _precompute(row: Row) -> None:
         row.metadata_text = _JSON.encode(fields.pop("metadata"))
 
 
-def _clean_chunk(chunk: list, fmt: str) -> list[Row]:
-    return [clean_row(number, raw, fmt) for number, raw in chunk]
+def _clean_chunk(chunk: list, fmt: str, account_id: str) -> list[Row]:
+    return [clean_row(number, raw, fmt, account_id) for number, raw in chunk]
 
 
 def _chunks(records: Iterable, size: int) -> Iterator[list]:
@@ -319,11 +320,13 @@ def _chunks(records: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
-def validated_rows(records: Iterable, fmt: str, *, workers: int, chunk_size: int = 1000) -> Iterator[Row]:
-    """Validated rows in file order, validation spread over ``workers`` processes."""
+def validated_rows(
+    records: Iterable, fmt: str, *, account_id: str, workers: int, chunk_size: int = 1000
+) -> Iterator[Row]:
+    """Validated rows for the account, in file order, validation spread over ``workers`` processes."""
     if workers <= 1:
         for chunk in _chunks(records, chunk_size):
-            yield from _clean_chunk(chunk, fmt)
+            yield from _clean_chunk(chunk, fmt, account_id)
         return
     # The pool's feeder thread would read the whole file ahead; a semaphore
     # keeps at most a few chunks per worker in flight.
@@ -340,14 +343,13 @@ def validated_rows(records: Iterable, fmt: str, *, workers: int, chunk_size: int
     if not connection.in_atomic_block:
         connections.close_all()
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        for rows in pool.imap(_validate_chunk, ((chunk, fmt) for chunk in bounded())):
+        for rows in pool.imap(_validate_chunk, ((chunk, fmt, account_id) for chunk in bounded())):
             window.release()
             yield from rows
 
 
 def _validate_chunk(task) -> list[Row]:
-    chunk, fmt = task
-    return _clean_chunk(chunk, fmt)
+    return _clean_chunk(*task)
 
 
 # --- Writing (main process) ------------------------------------------------------
@@ -380,13 +382,17 @@ class _Target:
         values = self.values
         return (values["phone"], values["email"], values["first_name"], values["last_name"])
 
-    def search_columns(self) -> tuple:
+    def search_columns(self, account_id: str) -> tuple:
         """``(search_vector, phone_digits, phone_national)`` of the contact as it now is."""
         if self.row is not None and self.row.basis == self.identity():
             return self.row.search
         values = self.values
         columns = search_columns(
-            phone=values["phone"], email=values["email"], first_name=values["first_name"], last_name=values["last_name"]
+            account_id=account_id,
+            phone=values["phone"],
+            email=values["email"],
+            first_name=values["first_name"],
+            last_name=values["last_name"],
         )
         return (columns["search_vector"], columns["phone_digits"], columns["phone_national"])
 
@@ -651,7 +657,7 @@ class ContactImporter:
 
     def _row(self, target: _Target) -> tuple:
         values = target.values
-        search_vector, phone_digits, phone_national = target.search_columns()
+        search_vector, phone_digits, phone_national = target.search_columns(self.account.pk)
         metadata = values["metadata"]
         metadata = metadata.text if isinstance(metadata, _JsonText) else _json_object(metadata)
         return (

@@ -13,11 +13,15 @@ from contacts_project.tenancy import AccountOwned, AccountScopedQuerySet
 
 
 class ContactQuerySet(AccountScopedQuerySet):
-    def search(self, text: str):
-        """Contacts matching every term of ``text`` (API.md §4); see contacts/search.py."""
+    def search(self, text: str, *, accounts):
+        """Contacts matching every term of ``text`` (API.md §4); see contacts/search.py.
+
+        ``accounts`` (accounts or their ids) are those the queryset is already
+        narrowed to: the search index is asked for their contacts' lexemes only.
+        """
         from contacts.search import apply_search
 
-        return apply_search(self, text)
+        return apply_search(self, text, [getattr(account, "pk", account) for account in accounts])
 
     def for_output(self):
         """Without the search columns: only search reads them, in SQL; the tsvector is a row's widest value."""

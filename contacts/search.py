@@ -11,6 +11,28 @@ Two index paths serve API.md §4's ``search``:
   side uses the very same ``fold()``. Lexemes are cast with ``::tsvector`` /
   ``::tsquery`` so PostgreSQL keeps them exactly as written. A GIN index
   answers ``@@`` with prefix (``:*``) terms.
+
+  A prefix term costs the GIN scan one step per distinct lexeme it matches,
+  so lexemes unique to one contact are kept out of the range a letters-only
+  prefix walks, behind ``MARK`` (a leading space): an email's whole address,
+  local part and domain when they differ from its words, and every word whose
+  letters are followed by a digit (``williams123``), which is stored as its
+  letters (``williams``) too. Unmarked, ``james:*`` walked every address and
+  every ``james…<digits>`` word of 2M contacts, doubling a name search's cost.
+  Nothing is lost: a term of letters only matches the marked lexeme's letters
+  or first word instead, and a term with a separator (``ada.love``) or with
+  digits after letters (``ada7``) looks behind the mark. A search string is
+  split on whitespace, so no term can forge the mark.
+
+  The index is tenant-aware: every lexeme starts with its account's tag
+  (``account_tag()``: "#" and 3 hex digits of the account id's MD5), and a
+  search asks for its account's tag only. A prefix term is answered by
+  collecting every TID of every lexeme it matches into a bitmap; untagged,
+  ``james:*`` collected the Jameses of every account, and the heap scan then
+  visited them all for the account filter to drop. Accounts sharing a tag
+  only share index entries: the query still filters on ``account_id``, the
+  boundary is unchanged. 4,096 tags bound a search across all accounts (the
+  admin's) to as many alternatives.
 * Phone digits. A term of 3+ digits matches a phone whose E.164 digits or
   national number start with it, or whose digits end with it. These are btree
   range scans on ``phone_digits`` / ``phone_national`` (``"C"`` collation) and
@@ -21,8 +43,10 @@ Callers (the contact services) call ``search_columns()`` on every write that
 changes a phone, an email or a name, so results are visible immediately.
 """
 
+import hashlib
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 
 import phonenumbers
@@ -39,6 +63,20 @@ MIN_PHONE_DIGITS = 3
 # A digit string is always below the same string followed by ":" (the next
 # ASCII character after "9"), so [p, p + ":") is exactly "starts with p".
 _RANGE_END = ":"
+# Before lexemes unique to one contact (see the docstring).
+MARK = " "
+# Letters (anything but ASCII digits) followed by a digit: a word stored behind the mark.
+_LETTERS_THEN_DIGIT = re.compile(r"[^0-9]+(?=[0-9])")
+# Tags start with a character no untagged lexeme starts with (words start with
+# a letter or digit, marked lexemes with the mark).
+TAG_START = "#"
+TAG_DIGITS = 3
+
+
+@lru_cache(maxsize=4096)
+def account_tag(account_id: str) -> str:
+    """The prefix of every lexeme of the account's contacts (see the docstring)."""
+    return TAG_START + hashlib.md5(account_id.encode(), usedforsecurity=False).hexdigest()[:TAG_DIGITS]
 
 
 @lru_cache(maxsize=1 << 16)
@@ -63,42 +101,61 @@ def _quote(lexeme: str) -> str:
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _vector(lexemes: list[str]) -> str | None:
-    """The lexemes, each quoted, as tsvector input; None for none."""
+def _vector(lexemes: list[str], tag: str) -> str | None:
+    """The lexemes, each tagged and quoted, as tsvector input; None for none."""
     if not lexemes:
         return None
     together = "".join(lexemes)
     if "'" in together or "\\" in together:
-        return " ".join(_quote(lexeme) for lexeme in lexemes)
+        return " ".join(_quote(tag + lexeme) for lexeme in lexemes)
     # Nothing to escape (every lexeme of a name, most of an email's): one join
     # instead of a quoting call per lexeme, 7 a contact on average.
-    return "'" + "' '".join(lexemes) + "'"
+    return f"'{tag}" + f"' '{tag}".join(lexemes) + "'"
+
+
+def _word_lexemes(word: str, lexemes: list[str]) -> None:
+    """Append what stores ``word``: itself, or its letters and itself behind the mark."""
+    letters = _LETTERS_THEN_DIGIT.match(word)
+    if letters is None:
+        lexemes.append(word)
+    else:
+        lexemes += (letters.group(), MARK + word)
+
+
+def _query_lexeme(word: str) -> str:
+    return MARK + word if _LETTERS_THEN_DIGIT.match(word) else word
 
 
 @lru_cache(maxsize=1 << 16)
-def _name_words(name: str) -> tuple[str, ...]:
-    """A name's words, remembered: names repeat across millions of imported contacts."""
-    return tuple(_words(name))
+def _name_lexemes(name: str) -> tuple[str, ...]:
+    """A name's lexemes, remembered: names repeat across millions of imported contacts."""
+    lexemes = []
+    for word in _words(name):
+        _word_lexemes(word, lexemes)
+    return tuple(lexemes)
 
 
 def contact_lexemes(*, first_name: str, last_name: str, email: str | None) -> list[str]:
-    lexemes = [*_name_words(first_name), *_name_words(last_name)]
+    lexemes = [*_name_lexemes(first_name), *_name_lexemes(last_name)]
     if email:
         # fold() without its cache, which emails (each one different) would only churn.
         folded = email.lower() if email.isascii() else fold(email)
         local, _, domain = folded.partition("@")
-        lexemes += [folded, local, domain, *_WORD.findall(folded)]
+        for word in _WORD.findall(folded):
+            _word_lexemes(word, lexemes)
+        # A one-word local part or domain is already one of the words.
+        lexemes += [MARK + part for part in (folded, local, domain) if part and not _WORD.fullmatch(part)]
     # Order kept for readability of the stored vector; duplicates dropped.
     return [lexeme for lexeme in dict.fromkeys(lexemes) if lexeme]
 
 
-def search_columns(*, phone, email: str | None, first_name: str, last_name: str) -> dict:
-    """Values of the search columns for a contact with these fields."""
+def search_columns(*, account_id: str, phone, email: str | None, first_name: str, last_name: str) -> dict:
+    """Values of the search columns for a contact of the account with these fields."""
     lexemes = contact_lexemes(first_name=first_name, last_name=last_name, email=email)
     number = phone if isinstance(phone, phonenumbers.PhoneNumber) else None
     if number is None and phone:
         number = phonenumbers.parse(phone, None)
-    vector = _vector(lexemes)
+    vector = _vector(lexemes, account_tag(account_id))
     if number is None:
         return {"search_vector": vector, "phone_digits": None, "phone_national": None}
     return {
@@ -123,11 +180,19 @@ def _prefix_range(column: str, digits: str) -> Q:
     return Q(**{f"{column}__gte": digits, f"{column}__lt": digits + _RANGE_END})
 
 
-def parse_terms(text: str) -> list[tuple[str, str]]:
+def _lexeme_query(lexeme: str, tags: tuple[str, ...], *, prefix: bool) -> str:
+    """``lexeme`` (``:*`` a prefix) in tsquery syntax, under each tag."""
+    suffix = ":*" if prefix else ""
+    alternatives = [_quote(tag + lexeme) + suffix for tag in tags]
+    return alternatives[0] if len(alternatives) == 1 else "( " + " | ".join(alternatives) + " )"
+
+
+def parse_terms(text: str, tags: tuple[str, ...] = ("",)) -> list[tuple[str, str]]:
     """Split a search string into ``("phone", digits)`` and ``("words", tsquery)`` terms.
 
     A search that is entirely phone-like (``+1 (415) 555-2671``) is one phone
-    term, so the spaces of a written number do not split it.
+    term, so the spaces of a written number do not split it. The tsquery's
+    lexemes are under ``tags``, the searched accounts' (``account_tag()``).
     """
     text = text.strip()
     if _PHONE_TERM.match(text):
@@ -147,20 +212,23 @@ def parse_terms(text: str) -> list[tuple[str, str]]:
         # were typed whole: only the last is a prefix. 'o':* would match every
         # lexeme starting with "o" and cost a GIN scan of all of them.
         parts = " & ".join(
-            _quote(word) + (":*" if word_index == len(words) - 1 else "") for word_index, word in enumerate(words)
+            _lexeme_query(_query_lexeme(word), tags, prefix=word_index == len(words) - 1)
+            for word_index, word in enumerate(words)
         )
         whole = fold(raw)
         if len(words) > 1 or whole != words[0]:
-            # "ada@example.com": the whole address, or all of its parts.
-            parts = f"{_quote(whole)}:* | ( {parts} )"
+            # "ada@example.com": the whole address (behind the mark), or all of its parts.
+            parts = f"{_lexeme_query(MARK + ''.join(whole.split()), tags, prefix=True)} | ( {parts} )"
         terms.append(("words", f"( {parts} )"))
     # "Conceição Conceição": the same term twice is one condition, not two for the planner to misjudge.
     return list(dict.fromkeys(terms))
 
 
-def apply_search(queryset, text: str):
-    terms = parse_terms(text)
-    if not terms:
+def apply_search(queryset, text: str, account_ids: Iterable[str]):
+    """``queryset`` narrowed to contacts matching ``text``; it holds contacts of ``account_ids`` only."""
+    tags = tuple(sorted({account_tag(account_id) for account_id in account_ids}))
+    terms = parse_terms(text, tags)
+    if not terms or not tags:
         return queryset.none()
     queryset = queryset.alias(phone_reversed=Reverse("phone_digits"))
     for kind, value in terms:
@@ -170,7 +238,7 @@ def apply_search(queryset, text: str):
                 _prefix_range("phone_digits", value)
                 | _prefix_range("phone_national", value)
                 | _prefix_range("phone_reversed", reversed_digits)
-                | Q(search_vector=LexemeQuery(f"{_quote(value)}:*"))
+                | Q(search_vector=LexemeQuery(_lexeme_query(value, tags, prefix=True)))
             )
         else:
             queryset = queryset.filter(search_vector=LexemeQuery(value))

@@ -840,7 +840,11 @@ def _prepare_batch(
     for contact in batch:
         contact_id = next(ids)
         columns = search_columns(
-            phone=contact.phone, email=contact.email, first_name=contact.first_name, last_name=contact.last_name
+            account_id=account_id,
+            phone=contact.phone,
+            email=contact.email,
+            first_name=contact.first_name,
+            last_name=contact.last_name,
         )
         prepared.contacts.append(
             (

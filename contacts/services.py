@@ -30,7 +30,11 @@ SUPPRESSION_REASON = "suppression_list"
 
 def _refresh_search_columns(contact: Contact) -> None:
     columns = search_columns(
-        phone=contact.phone, email=contact.email, first_name=contact.first_name, last_name=contact.last_name
+        account_id=contact.account_id,
+        phone=contact.phone,
+        email=contact.email,
+        first_name=contact.first_name,
+        last_name=contact.last_name,
     )
     for name, value in columns.items():
         setattr(contact, name, value)

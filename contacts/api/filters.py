@@ -66,7 +66,7 @@ class ContactFilter(filters.FilterSet):
         fields = []
 
     def filter_search(self, queryset, name, value):
-        return queryset.search(value)
+        return queryset.search(value, accounts=[self.request.user])
 
     def filter_list(self, queryset, name, value):
         contact_list = get_object_or_404(ContactList.objects.for_account(self.request.user), pk=value)
@@ -105,7 +105,7 @@ class OptoutFilter(filters.FilterSet):
         return queryset.filter(opted_out_q(value))
 
     def filter_search(self, queryset, name, value):
-        return queryset.search(value)
+        return queryset.search(value, accounts=[self.request.user])
 
 
 class ActivityFilter(filters.FilterSet):

@@ -109,12 +109,22 @@ def test_search_matches_word_prefixes_and_phone_digits_not_substrings(admin_clie
 
 
 def test_search_runs_the_search_query_of_the_api(admin_client, ada, django_assert_num_queries):
-    with django_assert_num_queries(5) as captured:
+    # One query more than a page without search: the accounts, whose tags the search index is asked for.
+    with django_assert_num_queries(6) as captured:
         admin_client.get(CHANGELIST, {"q": "lovelace"})
 
     page_query = captured.captured_queries[-1]["sql"]
     assert "::tsquery" in page_query
     assert "LIKE" not in page_query.upper()
+
+
+def test_search_spans_every_account_or_the_one_filtered(admin_client, account, other_account, make_contact):
+    mine = make_contact(email="ada@example.com", first_name="Ada")
+    theirs = make_contact(account=other_account, email="ada@example.org", first_name="Ada")
+
+    assert set(listed(admin_client.get(CHANGELIST, {"q": "ada"}))) == {mine.pk, theirs.pk}
+    assert listed(admin_client.get(CHANGELIST, {"q": "ada", "account": other_account.pk})) == [theirs.pk]
+    assert listed(admin_client.get(CHANGELIST, {"q": "example.org"})) == [theirs.pk]
 
 
 def test_filters_by_account_stage_country_and_opted_out_channel(admin_client, account, other_account, make_contact):
@@ -278,7 +288,7 @@ def test_adding_a_contact_validates_like_the_api_and_creates_through_the_service
     assert contact.country == "US"
     assert contact.lifecycle_stage == "lead"
     # The service filled the search columns: the API's search finds it.
-    assert list(Contact.objects.search("ada").values_list("pk", flat=True)) == [contact.pk]
+    assert list(Contact.objects.search("ada", accounts=[account]).values_list("pk", flat=True)) == [contact.pk]
 
 
 def test_bad_phone_is_a_form_error_and_nothing_is_saved(admin_client, account, ada):
@@ -401,7 +411,7 @@ def test_changing_a_contact_sends_only_what_changed_and_replaces_metadata(admin_
     assert ada.tags == ["vip", "new"]
     assert ada.metadata == {"plan": "team", "region": "eu"}
     assert ada.updated_at > stored_updated_at
-    assert list(Contact.objects.search("augusta").values_list("pk", flat=True)) == [ada.pk]
+    assert list(Contact.objects.search("augusta", accounts=[ada.account_id]).values_list("pk", flat=True)) == [ada.pk]
 
 
 def test_detail_page_shows_tags_metadata_statuses_lists_and_latest_activity(admin_client, account, ada):

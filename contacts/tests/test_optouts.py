@@ -404,7 +404,9 @@ def _bulk_contacts(account, count, prefix):
                 preferences=preferences,
                 created_at=BASE - datetime.timedelta(minutes=i),
                 updated_at=BASE - datetime.timedelta(minutes=i),
-                **search_columns(phone=phone, email=email, first_name=f"First{i}", last_name=f"Last{i}"),
+                **search_columns(
+                    account_id=account.pk, phone=phone, email=email, first_name=f"First{i}", last_name=f"Last{i}"
+                ),
             )
         )
     Contact.objects.bulk_create(rows, batch_size=1000)

@@ -2,13 +2,15 @@
 
 import datetime
 import random
+import re
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection
 
 from contacts.api.filters import ContactFilter
 from contacts.models import Contact
-from contacts.search import _WORD, contact_lexemes, fold, parse_terms, search_columns
+from contacts.search import _WORD, account_tag, contact_lexemes, fold, parse_terms, search_columns
 
 T0 = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 
@@ -38,30 +40,46 @@ def _error_attrs(response):
 @pytest.mark.parametrize(
     ("email", "vector"),
     [
-        ("ada@example.com", "'zoe' 'ann' 'ada@example.com' 'ada' 'example.com' 'example' 'com'"),
+        ("ada@example.com", "'{t}zoe' '{t}ann' '{t}ada' '{t}example' '{t}com' '{t} ada@example.com' '{t} example.com'"),
         (
             "o'brien@example.com",
-            "'zoe' 'ann' 'o''brien@example.com' 'o''brien' 'example.com' 'o' 'brien' 'example' 'com'",
+            "'{t}zoe' '{t}ann' '{t}o' '{t}brien' '{t}example' '{t}com' '{t} o''brien@example.com' '{t} o''brien' "
+            "'{t} example.com'",
         ),
         (
             '"a\\b"@example.com',
-            "'zoe' 'ann' '\"a\\\\b\"@example.com' '\"a\\\\b\"' 'example.com' 'a' 'b' 'example' 'com'",
+            "'{t}zoe' '{t}ann' '{t}a' '{t}b' '{t}example' '{t}com' '{t} \"a\\\\b\"@example.com' '{t} \"a\\\\b\"' "
+            "'{t} example.com'",
         ),
-        (None, "'zoe' 'ann'"),
+        (None, "'{t}zoe' '{t}ann'"),
     ],
 )
-def test_the_search_vector_quotes_every_lexeme_and_escapes_quotes_and_backslashes(email, vector):
-    assert search_columns(phone=None, email=email, first_name="Zoë", last_name="Ann")["search_vector"] == vector
+def test_the_search_vector_tags_and_quotes_every_lexeme_and_escapes_quotes_and_backslashes(email, vector):
+    columns = search_columns(account_id="acc_1", phone=None, email=email, first_name="Zoë", last_name="Ann")
+    assert columns["search_vector"] == vector.format(t=account_tag("acc_1"))
+
+
+@pytest.mark.django_db
+def test_the_account_tag_is_the_migration_s_sql_expression():
+    with connection.cursor() as cursor:
+        for account_id in ["acc_1", "acc_dCNjDEaZD8WoMMtN", "ünïcode"]:
+            cursor.execute("SELECT '#' || substr(md5(%s), 1, 3)", [account_id])
+            assert cursor.fetchone()[0] == account_tag(account_id)
 
 
 def lexemes_as_before(*, first_name: str, last_name: str, email: str | None) -> list[str]:
-    """contact_lexemes before names' words were remembered and emails folded outside fold()'s cache."""
+    """contact_lexemes written plainly: no cache of names' words, emails through fold()."""
     lexemes = _WORD.findall(fold(first_name)) + _WORD.findall(fold(last_name))
     if email:
         folded = fold(email)
         local, _, domain = folded.partition("@")
-        lexemes += [folded, local, domain, *_WORD.findall(folded)]
-    return [lexeme for lexeme in dict.fromkeys(lexemes) if lexeme]
+        words = _WORD.findall(folded)
+        lexemes += words + [" " + part for part in (folded, local, domain) if part and [part] != _WORD.findall(part)]
+    stored = []
+    for lexeme in lexemes:
+        letters = re.match(r"[^0-9]+(?=[0-9])", lexeme)
+        stored += [letters.group(), " " + lexeme] if letters and not lexeme.startswith(" ") else [lexeme]
+    return [lexeme for lexeme in dict.fromkeys(stored) if lexeme]
 
 
 @pytest.mark.parametrize(
@@ -85,7 +103,8 @@ def test_contact_lexemes_are_what_they_were(first_name, last_name, email):
 
 
 def test_a_contact_without_words_has_no_search_vector():
-    assert search_columns(phone=None, email=None, first_name="", last_name="")["search_vector"] is None
+    columns = search_columns(account_id="acc_1", phone=None, email=None, first_name="", last_name="")
+    assert columns["search_vector"] is None
 
 
 def test_terms_are_anded_in_any_order(api, make_contact):
@@ -160,6 +179,97 @@ def test_email_local_part_domain_and_whole_address_match(api, make_contact, quer
     make_contact(email="alan.turing@bletchley.example", first_name="Alan", last_name="Turing")
 
     assert _search(api, query) == {wanted.id}
+
+
+def test_only_a_term_with_a_separator_looks_behind_the_whole_mark():
+    # A word-only prefix would otherwise walk every stored address that starts with it.
+    assert parse_terms("grace") == [("words", "( 'grace':* )")]
+    assert parse_terms("Grace.Hop") == [("words", "( ' grace.hop':* | ( 'grace' & 'hop':* ) )")]
+    # fold() may turn a character into a space ("¨" is a space and a combining mark): never into the mark.
+    assert parse_terms("a¨b.c") == [("words", "( ' ab.c':* | ( 'a' & 'b' & 'c':* ) )")]
+
+
+def test_the_migration_marks_what_search_columns_now_marks(make_contact):
+    from importlib import import_module
+
+    migration = import_module("contacts.migrations.0006_search_tags_and_mark")
+    contacts = [
+        make_contact(email="grace.hopper@navy.example", first_name="Grace"),
+        make_contact(email="o'brien@example.ie", first_name="R2D2", last_name="O'Brien"),
+        make_contact(email="jwilliams7@acme.example", last_name="Williams"),
+        make_contact(email="ada+news@x.example"),
+        make_contact(phone="+14155552671", first_name="Ada"),
+        make_contact(phone="+14155552672"),
+    ]
+
+    def old_lexemes(contact):  # as contact_lexemes wrote them before the mark
+        lexemes = _WORD.findall(fold(contact.first_name)) + _WORD.findall(fold(contact.last_name))
+        if contact.email:
+            folded = fold(contact.email)
+            local, _, domain = folded.partition("@")
+            lexemes += [folded, local, domain, *_WORD.findall(folded)]
+        return list(dict.fromkeys(lexemes)) or None
+
+    with connection.cursor() as cursor:
+        for contact in contacts:
+            cursor.execute(
+                "UPDATE contacts_contact SET search_vector = array_to_tsvector(%s) WHERE id = %s",
+                [old_lexemes(contact), contact.id],
+            )
+
+        editor = SimpleNamespace(connection=connection)
+        migration.tag_and_mark(None, editor)
+        migration.tag_and_mark(None, editor)  # a second run changes nothing
+        for contact in contacts:
+            now = search_columns(
+                account_id=contact.account_id,
+                phone=None,
+                email=contact.email,
+                first_name=contact.first_name,
+                last_name=contact.last_name,
+            )["search_vector"]
+            cursor.execute(
+                "SELECT search_vector IS NOT DISTINCT FROM %s::tsvector, search_vector "
+                "FROM contacts_contact WHERE id = %s",
+                [now, contact.id],
+            )
+            same, stored = cursor.fetchone()
+            assert same is True, (stored, now)
+
+        migration.untag_and_unmark(None, editor)
+        for contact in contacts:
+            before = old_lexemes(contact)
+            # The letters of a word with digits stay, as one more word.
+            letters = [match.group() for lexeme in before or [] if (match := re.match("[^0-9@.+']+(?=[0-9])", lexeme))]
+            cursor.execute(
+                "SELECT search_vector IS NOT DISTINCT FROM array_to_tsvector(%s) FROM contacts_contact WHERE id = %s",
+                [before + letters if before else None, contact.id],
+            )
+            assert cursor.fetchone()[0] is True, contact
+
+
+def test_a_search_asks_the_index_for_its_accounts_tags_only(account):
+    mine = account_tag(account.pk)
+    one = str(Contact.objects.for_account(account).search("ada 2671", accounts=[account]).query)
+    assert f"'{mine}ada':*" in one and f"'{mine}2671':*" in one and one.count("'#") == 2
+
+    first, second = sorted(account_tag(account_id) for account_id in ["acc_1", "acc_2"])
+    both = str(Contact.objects.search("ada", accounts=["acc_1", "acc_2"]).query)
+    assert first != second and f"( '{first}ada':* | '{second}ada':* )" in both
+
+    assert not Contact.objects.search("ada", accounts=[]).exists()
+
+
+def test_a_word_with_digits_after_its_letters_matches_by_prefix_and_by_its_letters(api, make_contact):
+    wanted = make_contact(email="james.williams123@acme.example", first_name="Ada", last_name="R2D2")
+    make_contact(email="james.williams124@acme.example", first_name="Bob")
+
+    for query in ["williams123", "williams12 ada", "james.williams123", "james.williams123@acme", "r2", "R2D2", "r"]:
+        assert _search(api, query) == {wanted.id}, query
+    for query in ["williams", "williams1", "james", "acme.example", "jam wil"]:
+        assert len(_search(api, query)) == 2, query
+    assert _search(api, "williams125") == set()
+    assert _search(api, "illiams") == set()
 
 
 def test_email_search_does_not_match_another_address(api, make_contact):
@@ -476,7 +586,7 @@ def _bulk_contacts(account, count, seed):
                 metadata={"i": i},
                 created_at=T0 - datetime.timedelta(minutes=i),
                 updated_at=T0 - datetime.timedelta(minutes=i),
-                **search_columns(phone=phone, email=email, first_name=first, last_name=last),
+                **search_columns(account_id=account.pk, phone=phone, email=email, first_name=first, last_name=last),
             )
         )
     Contact.objects.bulk_create(rows, batch_size=1000)
@@ -532,9 +642,9 @@ def test_search_and_filters_are_served_by_indexes_not_a_sequential_scan(account,
 
     queries = {}
     for term_kind, term in terms.items():
-        assert contacts.search(term).filter(pk=sample.pk).exists(), term_kind
+        assert contacts.search(term, accounts=[account]).filter(pk=sample.pk).exists(), term_kind
         for filter_name, params in filters.items():
-            queryset = filtered(contacts.search(term), params)
+            queryset = filtered(contacts.search(term, accounts=[account]), params)
             queries[f"search {term_kind} + {filter_name}"] = queryset
             # The page the API runs: newest first, one row more than the limit.
             queries[f"page of search {term_kind} + {filter_name}"] = queryset.order_by("-created_at", "-id")[:21]

@@ -165,6 +165,7 @@ def test_every_seeded_contact_has_its_search_columns(seeded):
 
     for contact in contacts:
         expected = search_columns(
+            account_id=seeded.pk,
             phone=contact["phone"],
             email=contact["email"],
             first_name=contact["first_name"],
@@ -182,9 +183,9 @@ def test_every_seeded_contact_has_its_search_columns(seeded):
 def test_seeded_contacts_are_found_by_search(seeded):
     contact = Contact.objects.for_account(seeded).exclude(phone=None).exclude(email=None).order_by("created_at")[7]
 
-    assert contact in Contact.objects.for_account(seeded).search(contact.first_name)
-    assert contact in Contact.objects.for_account(seeded).search(str(contact.phone)[-6:])
-    assert contact in Contact.objects.for_account(seeded).search(contact.email)
+    assert contact in Contact.objects.for_account(seeded).search(contact.first_name, accounts=[seeded])
+    assert contact in Contact.objects.for_account(seeded).search(str(contact.phone)[-6:], accounts=[seeded])
+    assert contact in Contact.objects.for_account(seeded).search(contact.email, accounts=[seeded])
 
 
 def test_names_come_in_several_scripts(seeded):

@@ -673,7 +673,7 @@ def _assert_unavailable(response):
 
 
 def test_statement_past_statement_timeout_is_503(api, contact, monkeypatch):
-    def slow_search(self, text):
+    def slow_search(self, text, *, accounts):
         # A savepoint keeps the test's transaction usable after the cancel;
         # SET LOCAL ends with it.
         with transaction.atomic(), connection.cursor() as cursor:
@@ -690,7 +690,7 @@ def test_statement_past_statement_timeout_is_503(api, contact, monkeypatch):
 
 
 def test_operational_error_in_a_list_view_is_503(api, contact, monkeypatch):
-    def lost_connection(self, text):
+    def lost_connection(self, text, *, accounts):
         raise OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(ContactQuerySet, "search", lost_connection)

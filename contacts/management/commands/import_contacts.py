@@ -51,7 +51,7 @@ class Command(BaseCommand):
         progress = Progress(total=count_data_rows(file, fmt), unit="rows", stream=self.stderr._out)
         try:
             with open_text(file, sys.stdin) as stream, progress, fewer_gc_passes():
-                rows = validated_rows(read_records(stream, fmt), fmt, workers=workers)
+                rows = validated_rows(read_records(stream, fmt), fmt, account_id=target.pk, workers=workers)
                 summary = importer.run(rows, progress=progress.advance)
         except ImportFileError as error:
             raise CommandError(str(error)) from None

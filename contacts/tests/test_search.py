@@ -189,7 +189,7 @@ def test_only_a_term_with_a_separator_looks_behind_the_whole_mark():
     assert parse_terms("a¨b.c") == [("words", "( ' ab.c':* | ( 'a' & 'b' & 'c':* ) )")]
 
 
-def test_the_migration_marks_what_search_columns_now_marks(make_contact):
+def test_the_migration_writes_what_search_columns_now_writes(make_contact):
     from importlib import import_module
 
     migration = import_module("contacts.migrations.0006_search_tags_and_mark")

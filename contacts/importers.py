@@ -2,25 +2,26 @@
 
 The pipeline, built for millions of rows on a small machine:
 
-1. The main process reads the file (a CSV record may span lines: only the
-   parser knows where one ends); validating runs in worker processes
-   (``--workers``, default one per core): each raw row goes through
-   ``contacts.validation.clean_contact``, the very rules the API applies, so
-   a row the API would refuse is refused here with the same reason. Workers
-   get chunks through a bounded window, so memory stays flat however long the
-   file. A worker also works out what the write needs of the row's own
-   values (E.164 phone, derived country, search columns, metadata as JSON
-   text) and sends each row back as a bare tuple: the main process, which
-   unpickles every row alone, is the serial part.
-2. The main process takes the cleaned rows in batches. Each batch is one
-   top-level transaction, committed on its own: a kill loses at most the batch
-   in flight, and a re-run converges because every row is an upsert.
-3. A batch locks the account's contacts it names (by id, phone or email) with
-   one ``SELECT … FOR UPDATE``, then matches each row in file order: by ``id``,
-   else by phone, else by email, else it is a new contact. Matching in Python
-   against the locked rows (rather than ``INSERT … ON CONFLICT``, which can
-   honour only one unique constraint) keeps that order exact and lets a later
-   row of the file update a contact an earlier row created.
+1. The reading process cuts the file into batches of whole records, as text
+   (``RecordFile``: a CSV record may span lines, so the csv module finds where
+   records end). With ``--workers`` above 1 (the default is one per core),
+   each batch goes to one of that many processes, which parses, validates and
+   writes it on its own connection (contacts/import_writers.py keeps the
+   file's order across them); with one worker the reading process does it all.
+2. Each raw row goes through ``contacts.validation.clean_contact``, the very
+   rules the API applies, so a row the API would refuse is refused here with
+   the same reason; what the write needs of the row's own values (E.164
+   phone, derived country, search columns, metadata as JSON text) is worked
+   out once, here.
+3. Each batch is one top-level transaction, committed on its own: a kill loses
+   at most the batches in flight, and a re-run converges because every row is
+   an upsert. A batch locks the account's contacts it names (by id, phone or
+   email) with one ``SELECT … FOR UPDATE``, then matches each row in file
+   order: by ``id``, else by phone, else by email, else it is a new contact.
+   Matching in Python against the locked rows (rather than ``INSERT … ON
+   CONFLICT``, which can honour only one unique constraint) keeps that order
+   exact and lets a later row of the file update a contact an earlier row
+   created.
 4. Changed contacts are ``COPY``-ed into a temporary table and applied with
    one ``UPDATE … FROM`` (identifiers passed between stored contacts are
    released first: unique indexes are checked row by row); new contacts are
@@ -31,17 +32,9 @@ The pipeline, built for millions of rows on a small machine:
    Python-level dumpers. A unique violation from a concurrent writer rolls the
    batch back and the batch is matched again.
 
-Where the CPU goes, 100,000 rows of the bench export into an empty account
-on this 2-core machine: ~75 µs a row in the workers (a third of it the
-phone and JSON), ~38 µs in the main process, ~115 µs in PostgreSQL (its
-COPY and index upkeep); about 7,000 rows/s.
-
-Matching one batch while PostgreSQL writes the previous one (a writer thread
-on its own connection, re-checking each plan under the lock) was built and
-measured: on this 2-core machine the import is short of CPU, not waiting on
-PostgreSQL (validation, PostgreSQL and this process together used about 250 µs
-of CPU per row then), so the overlap gained nothing and its extra lookup cost 14%
-more CPU (1M rows: 208 s with it, 182 s without). It was taken out again.
+Where the time goes is in the README ("Import"): per row, PostgreSQL's
+index upkeep costs more CPU than all the Python, so one writing connection
+could never use both cores; each worker writing its own batches does.
 
 Semantics: an empty CSV cell (or a missing JSONL key) leaves the stored value
 as it is; ``metadata`` merges into the stored object (a ``null`` value removes
@@ -53,13 +46,12 @@ opted out on those channels, whatever the file says.
 import csv
 import io
 import json
-import multiprocessing
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from django.db import IntegrityError, connection, connections, transaction
+import psycopg
+from django.db import IntegrityError, OperationalError, connection, transaction
 from rest_framework.exceptions import ParseError, ValidationError
 
 from contacts.constants import CHANNELS, DEFAULT_LIFECYCLE_STAGE, UNSET
@@ -88,6 +80,14 @@ IMPORT_REASON = "import"
 SUPPRESSION_REASON = "suppression_list"
 
 
+class _Overtaken(Exception):
+    """An earlier batch was rolled back after this one took its locks: this one must match again."""
+
+
+def _is_deadlock(error: OperationalError) -> bool:
+    return isinstance(error.__cause__, psycopg.errors.DeadlockDetected)
+
+
 class ImportFileError(Exception):
     """The file as a whole cannot be read (unknown columns, not UTF-8): nothing more is imported."""
 
@@ -95,22 +95,91 @@ class ImportFileError(Exception):
 # --- Reading ---------------------------------------------------------------------
 
 
-def read_records(stream, fmt: str) -> Iterator[tuple[int, object]]:
+class RecordFile:
+    """An import file cut into chunks of whole records, as text, for a process to parse on its own.
+
+    A CSV record may span lines (a quoted cell with a newline): the csv module
+    reads the file here only to find where records end, and each chunk is the
+    exact text of its records, which ``records()`` parses again wherever the
+    chunk is validated. Sending text costs the reading process a fraction of
+    sending parsed records.
+    """
+
+    def __init__(self, stream, fmt: str):
+        self.fmt = fmt
+        self.fieldnames = None
+        self._lines = _KeptLines(stream)
+        if fmt == "csv":
+            self._reader = csv.reader(self._lines)
+            self.fieldnames = next(self._reader, [])
+            unknown = [
+                name
+                for name in self.fieldnames
+                if name not in COLUMNS and not (name.startswith(METADATA_PREFIX) and len(name) > len(METADATA_PREFIX))
+            ]
+            if unknown:
+                raise ImportFileError(f"Unknown column(s): {', '.join(unknown)}. Columns are: {', '.join(COLUMNS)}.")
+            self._lines.take()
+
+    def chunks(self, size: int) -> Iterator[tuple[int, str]]:
+        """``(number of the chunk's first record, text)`` for each ``size`` records; row 1 is the first data row."""
+        number, count = 1, 0
+        if self.fmt == "csv":
+            for record in self._reader:
+                count += bool(record)  # the csv module skips a blank line: it is no row
+                if count == size:
+                    yield number, self._lines.take()
+                    number, count = number + count, 0
+        else:
+            for _ in self._lines:
+                count += 1
+                if count == size:
+                    yield number, self._lines.take()
+                    number, count = number + count, 0
+        if count or self._lines.pending():
+            yield number, self._lines.take()
+
+    def records(self, number: int, text: str) -> Iterator[tuple[int, object]]:
+        """A chunk's ``(row number, raw record)`` pairs: a dict of cells, or a JSONL line."""
+        if self.fmt == "csv":
+            yield from enumerate(csv.DictReader(io.StringIO(text, newline=""), fieldnames=self.fieldnames), number)
+        else:
+            # JSONL rows are numbered by line, blank lines included.
+            for line_number, line in enumerate(text.splitlines(keepends=True), number):
+                if line.strip():
+                    yield line_number, line
+
+
+class _KeptLines:
+    """The stream's lines, kept until taken, so the text of the records read so far can be handed on."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._kept = []
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = self._stream.readline()
+        if not line:
+            raise StopIteration
+        self._kept.append(line)
+        return line
+
+    def take(self) -> str:
+        text, self._kept = "".join(self._kept), []
+        return text
+
+    def pending(self) -> bool:
+        return any(self._kept)
+
+
+def read_records(stream, fmt: str, chunk_size: int = 1000) -> Iterator[tuple[int, object]]:
     """``(row number, raw record)`` for each data row; row 1 is the first row after a CSV header."""
-    if fmt == "csv":
-        reader = csv.DictReader(stream)
-        unknown = [
-            name
-            for name in reader.fieldnames or []
-            if name not in COLUMNS and not (name.startswith(METADATA_PREFIX) and len(name) > len(METADATA_PREFIX))
-        ]
-        if unknown:
-            raise ImportFileError(f"Unknown column(s): {', '.join(unknown)}. Columns are: {', '.join(COLUMNS)}.")
-        yield from enumerate(reader, start=1)
-    else:
-        for number, line in enumerate(stream, start=1):
-            if line.strip():
-                yield number, line
+    source = RecordFile(stream, fmt)
+    for number, text in source.chunks(chunk_size):
+        yield from source.records(number, text)
 
 
 def _json_cell(text: str, column: str):
@@ -171,11 +240,10 @@ class Row:
 
     ``phone`` (E.164 text), ``derived_country`` and ``search`` (the search
     columns, as ``(search_vector, phone_digits, phone_national)``) are worked
-    out in the worker for the row's own values; the writer reuses them
-    whenever the contact ends up with exactly those. Metadata with no null
-    (no key to remove) comes as ``metadata_text``, JSON, instead of in
-    ``fields``: a new contact stores it as it is, and it is decoded only when
-    it has to be merged.
+    out for the row's own values; the writer reuses them whenever the contact
+    ends up with exactly those. Metadata with no null (no key to remove) comes
+    as ``metadata_text``, JSON, instead of in ``fields``: a new contact stores
+    it as it is, and it is decoded only when it has to be merged.
     """
 
     __slots__ = (
@@ -190,47 +258,16 @@ class Row:
         "search",
     )
 
-    def __init__(
-        self,
-        number: int,
-        given_id: str | None = None,
-        fields: dict | None = None,
-        preferences: dict | None = None,
-        errors: list | None = None,
-        phone: str | None = None,
-        derived_country: str | None = None,
-        search: tuple = (None, None, None),
-        metadata_text: str | None = None,
-    ):
+    def __init__(self, number: int):
         self.number = number
-        self.given_id = given_id
-        self.fields = {} if fields is None else fields
-        self.preferences = {} if preferences is None else preferences
-        self.errors = [] if errors is None else errors
-        self.phone = phone
-        self.derived_country = derived_country
-        self.search = search
-        self.metadata_text = metadata_text
-
-    def __reduce__(self):
-        # Rows cross from the workers to the main process a thousand at a
-        # time, and the main process unpickles them alone: a bare tuple of
-        # arguments, empties sent as None, costs a fraction of a dataclass's
-        # instance dict and keeps the collector's work down.
-        return (
-            Row,
-            (
-                self.number,
-                self.given_id,
-                self.fields or None,
-                self.preferences or None,
-                self.errors or None,
-                self.phone,
-                self.derived_country,
-                self.search,
-                self.metadata_text,
-            ),
-        )
+        self.given_id = None
+        self.fields = {}
+        self.preferences = {}
+        self.errors = []
+        self.phone = None
+        self.derived_country = None
+        self.search = (None, None, None)
+        self.metadata_text = None
 
     @property
     def basis(self) -> tuple:
@@ -287,7 +324,7 @@ def _precompute(row: Row, account_id: str) -> None:
     row.phone = e164(phone)
     row.derived_country = country_from_phone(phone)
     if "phone" in fields:
-        # The writer needs only the text: send it back to the main process, not a PhoneNumber object.
+        # The writer needs only the text, not a PhoneNumber object.
         fields["phone"] = row.phone
     columns = search_columns(
         account_id=account_id,
@@ -299,14 +336,9 @@ def _precompute(row: Row, account_id: str) -> None:
     row.search = (columns["search_vector"], columns["phone_digits"], columns["phone_national"])
     metadata = fields.get("metadata")
     if metadata is not None and None not in metadata.values():
-        # What a contact without metadata stores. Encoded here, in parallel,
-        # it spares the main process its costliest write step, and as text it
-        # pickles and unpickles in a fraction of a nested object's time.
+        # What a contact without metadata stores, and cheaper to carry and
+        # compare as text than as a nested object.
         row.metadata_text = _JSON.encode(fields.pop("metadata"))
-
-
-def _clean_chunk(chunk: list, fmt: str, account_id: str) -> list[Row]:
-    return [clean_row(number, raw, fmt, account_id) for number, raw in chunk]
 
 
 def _chunks(records: Iterable, size: int) -> Iterator[list]:
@@ -320,39 +352,13 @@ def _chunks(records: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
-def validated_rows(
-    records: Iterable, fmt: str, *, account_id: str, workers: int, chunk_size: int = 1000
-) -> Iterator[Row]:
-    """Validated rows for the account, in file order, validation spread over ``workers`` processes."""
-    if workers <= 1:
-        for chunk in _chunks(records, chunk_size):
-            yield from _clean_chunk(chunk, fmt, account_id)
-        return
-    # The pool's feeder thread would read the whole file ahead; a semaphore
-    # keeps at most a few chunks per worker in flight.
-    window = threading.BoundedSemaphore(workers * 4)
-
-    def bounded():
-        for chunk in _chunks(records, chunk_size):
-            window.acquire()
-            yield chunk
-
-    # Forked workers never touch the database (and leave through os._exit, so
-    # no finalizer closes a shared socket); closing first is still cleaner,
-    # unless a caller's transaction is open on the connection.
-    if not connection.in_atomic_block:
-        connections.close_all()
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        for rows in pool.imap(_validate_chunk, ((chunk, fmt, account_id) for chunk in bounded())):
-            window.release()
-            yield from rows
+def validated_rows(records: Iterable, fmt: str, *, account_id: str) -> Iterator[Row]:
+    """Validated rows for the account, in file order."""
+    for number, raw in records:
+        yield clean_row(number, raw, fmt, account_id)
 
 
-def _validate_chunk(task) -> list[Row]:
-    return _clean_chunk(*task)
-
-
-# --- Writing (main process) ------------------------------------------------------
+# --- Writing ---------------------------------------------------------------------
 
 
 @dataclass
@@ -366,6 +372,17 @@ class Summary:
     @property
     def rows(self) -> int:
         return self.created + self.updated + self.unchanged + self.skipped
+
+    def skip(self, row: Row, errors) -> None:
+        self.skipped += 1
+        self.errors.extend((row.number, attr, message) for attr, message in errors)
+
+    def add(self, other: "Summary") -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.skipped += other.skipped
+        self.errors.extend(other.errors)
 
 
 @dataclass
@@ -456,23 +473,37 @@ class ContactImporter:
         self.summary = Summary()
 
     def run(self, rows: Iterable[Row], progress=None) -> Summary:
-        with connection.cursor() as cursor:
-            # Bulk work may take longer than an API request is allowed to.
-            cursor.execute("SET statement_timeout = 0")
+        self.prepare_connection()
         for batch in _chunks(rows, self.batch_size):
-            self._import_batch(batch)
+            self.summary.add(self.import_batch(batch))
             if progress is not None:
                 progress(len(batch))
         return self.summary
 
-    def _import_batch(self, batch: list[Row]) -> None:
+    @staticmethod
+    def prepare_connection() -> None:
+        with connection.cursor() as cursor:
+            # Bulk work may take longer than an API request is allowed to.
+            cursor.execute("SET statement_timeout = 0")
+
+    def import_batch(self, batch: list[Row], turn=None) -> Summary:
+        """Match and write one batch in a transaction of its own; the batch's counts and errors.
+
+        ``turn`` (``contacts.import_writers.Turn``) is given when other
+        processes write the file's other batches at the same time: it says
+        when this batch may lock and when it may commit.
+        """
+        done = Summary()
         valid = []
         for row in batch:
             if row.errors:
-                self._skip(row, row.errors)
+                done.skip(row, row.errors)
             else:
                 valid.append(row)
-        for attempt in range(1, self.MAX_BATCH_ATTEMPTS + 1):
+        conflicts = 0
+        while True:
+            if turn is not None:
+                turn.wait_to_lock()
             try:
                 with transaction.atomic():
                     with connection.cursor() as cursor:
@@ -480,22 +511,30 @@ class ContactImporter:
                         # not wait for its WAL to reach the disk: a server crash
                         # (not a kill of this command) may lose the last ~0.6 s.
                         cursor.execute("SET LOCAL synchronous_commit = off")
-                    outcome = self._match_and_write(valid)
-                break
-            except IntegrityError:
+                    outcome = self._match_and_write(valid, locked=None if turn is None else turn.locked)
+                    if turn is not None and not turn.wait_to_commit():
+                        raise _Overtaken
+            except _Overtaken:
+                continue  # an earlier batch was rolled back after this one locked: match again after it
+            except (IntegrityError, OperationalError) as error:
                 # A concurrent writer took a phone or email between our lock
-                # and our COPY; match the batch again against what is stored.
-                if attempt == self.MAX_BATCH_ATTEMPTS:
+                # and our COPY (or, with several writers, a lock cycle): match
+                # the batch again against what is stored.
+                if isinstance(error, OperationalError) and not _is_deadlock(error):
                     raise
+                conflicts += 1
+                if turn is not None:
+                    turn.rolled_back()
+                if conflicts == self.MAX_BATCH_ATTEMPTS:
+                    raise
+                continue
+            if turn is not None:
+                turn.committed()
+            break
         for row, errors in outcome["skipped"]:
-            self._skip(row, errors)
-        self.summary.created += outcome["created"]
-        self.summary.updated += outcome["updated"]
-        self.summary.unchanged += outcome["unchanged"]
-
-    def _skip(self, row: Row, errors) -> None:
-        self.summary.skipped += 1
-        self.summary.errors.extend((row.number, attr, message) for attr, message in errors)
+            done.skip(row, errors)
+        done.created, done.updated, done.unchanged = outcome["created"], outcome["updated"], outcome["unchanged"]
+        return done
 
     # Matching ------------------------------------------------------------------------
 
@@ -518,8 +557,10 @@ class ContactImporter:
             values["preferences"] = strict_json_loads(values["preferences"])
         return [_Target(id=values.pop("id"), values=values, original=dict(values)) for values in stored]
 
-    def _match_and_write(self, rows: list[Row]) -> dict:
+    def _match_and_write(self, rows: list[Row], locked=None) -> dict:
         targets = self._load_targets(rows)
+        if locked is not None:
+            locked()
         by_id = {target.id: target for target in targets}
         by_phone = {target.values["phone"]: target for target in targets if target.values["phone"]}
         by_email = {target.values["email"]: target for target in targets if target.values["email"]}

@@ -6,6 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Account
+from contacts.import_writers import import_in_parallel
 from contacts.importers import (
     ContactImporter,
     ImportFileError,
@@ -32,7 +33,12 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="validate and match, write nothing")
         parser.add_argument("--errors", help="where to write rejected rows (default: FILE.errors.csv)")
         parser.add_argument("--batch-size", type=int, default=5000, help="rows per committed batch")
-        parser.add_argument("--workers", type=int, default=None, help="validating processes (default: one per core)")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="processes that validate and write batches (default: one per core)",
+        )
 
     def handle(self, *args, file, account, format, dry_run, errors, batch_size, workers, **options):
         fmt = format or ("jsonl" if file.endswith((".jsonl", ".ndjson")) else "csv")
@@ -47,12 +53,24 @@ class Command(BaseCommand):
         workers = workers or _cpu_count()
 
         started = time.monotonic()
-        importer = ContactImporter(target, dry_run=dry_run, batch_size=batch_size)
         progress = Progress(total=count_data_rows(file, fmt), unit="rows", stream=self.stderr._out)
         try:
             with open_text(file, sys.stdin) as stream, progress, fewer_gc_passes():
-                rows = validated_rows(read_records(stream, fmt), fmt, account_id=target.pk, workers=workers)
-                summary = importer.run(rows, progress=progress.advance)
+                if workers > 1:
+                    summary = import_in_parallel(
+                        stream,
+                        fmt,
+                        target,
+                        workers=workers,
+                        batch_size=batch_size,
+                        dry_run=dry_run,
+                        progress=progress.advance,
+                    )
+                else:
+                    rows = validated_rows(read_records(stream, fmt), fmt, account_id=target.pk)
+                    summary = ContactImporter(target, dry_run=dry_run, batch_size=batch_size).run(
+                        rows, progress=progress.advance
+                    )
         except ImportFileError as error:
             raise CommandError(str(error)) from None
         except UnicodeDecodeError as error:

@@ -38,6 +38,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from django.db import connections
 
@@ -150,6 +151,52 @@ def batch_keys(rows: list[Row]) -> frozenset[str]:
     return frozenset(keys)
 
 
+class KeyBoard:
+    """Each batch's phones and emails, as hashes, in shared memory, for the batches after it (rule 2).
+
+    Only the last ``workers`` batches can be in flight, so ``2 * workers``
+    slots are enough: a batch's slot is taken again only once every batch
+    that could ask for it has committed. Hashes (forked processes share
+    Python's string hash seed) may collide; a collision only makes a batch
+    wait for a commit it did not need to.
+    """
+
+    def __init__(self, context, *, workers: int, batch_size: int):
+        self.workers = workers
+        self.slots = 2 * workers
+        self.capacity = 2 * batch_size  # a row looks up at most a phone and an email
+        self._lock = context.Lock()
+        self._hashes = context.RawArray("q", self.slots * self.capacity)
+        self._count = context.RawArray("q", self.slots)
+        self._batch = context.RawArray("q", [-1] * self.slots)
+
+    def publish(self, number: int, keys: frozenset[str]) -> None:
+        slot = number % self.slots
+        start = slot * self.capacity
+        hashes = [hash(key) for key in keys]
+        with self._lock:
+            self._hashes[start : start + len(hashes)] = hashes
+            self._count[slot] = len(hashes)
+            self._batch[slot] = number
+
+    def hashes(self, number: int) -> set[int]:
+        slot = number % self.slots
+        start = slot * self.capacity
+        with self._lock:
+            if self._batch[slot] != number:
+                raise RuntimeError(f"Batch {number}'s keys were taken over by batch {self._batch[slot]}.")
+            return set(self._hashes[start : start + self._count[slot]])
+
+    def latest_sharing(self, keys: frozenset[str], first: int, last: int) -> int | None:
+        """The latest of batches ``first``…``last`` that shares one of ``keys``."""
+        if not keys:
+            return None
+        hashes = {hash(key) for key in keys}
+        return next(
+            (number for number in range(last, first - 1, -1) if not hashes.isdisjoint(self.hashes(number))), None
+        )
+
+
 @dataclass
 class Turn:
     """One batch's view of the shared order, for ``ContactImporter.import_batch``."""
@@ -179,17 +226,13 @@ class Turn:
 class _Writer:
     """What one writing process does with the batches it is given."""
 
-    def __init__(self, index, *, source, account, dry_run, order, tasks, inboxes, results):
+    def __init__(self, index, *, source, account, dry_run, order, board, tasks, results):
         self.index, self.source, self.account, self.dry_run = index, source, account, dry_run
-        self.order, self.tasks, self.inboxes, self.results = order, tasks, inboxes, results
-        self.others_keys: dict[int, frozenset] = {}
+        self.order, self.board, self.tasks, self.results = order, board, tasks, results
 
     def run(self, parent: int) -> None:
         _die_with(parent)
         try:
-            for inbox in self.inboxes:
-                # Keys still in a pipe when the file ends are needed by no one: do not wait to send them at exit.
-                inbox.cancel_join_thread()
             importer = ContactImporter(self.account, dry_run=self.dry_run)
             importer.prepare_connection()
             for number, first, text in iter(self.tasks[self.index].get, None):
@@ -201,26 +244,13 @@ class _Writer:
                     turn = None
                 else:
                     keys = batch_keys(rows)
-                    for index, inbox in enumerate(self.inboxes):
-                        if index != self.index:
-                            inbox.put((number, keys))
-                    turn = Turn(number, self.order, lambda first, last, keys=keys: self._shares(keys, first, last))
+                    self.board.publish(number, keys)
+                    turn = Turn(number, self.order, partial(self.board.latest_sharing, keys))
                 self.results.put((number, len(rows), importer.import_batch(rows, turn)))
         except BaseException:
             self.results.put((None, 0, traceback.format_exc()))
         finally:
             connections.close_all()
-
-    def _shares(self, keys: frozenset, first: int, last: int) -> int | None:
-        """The latest of the other processes' batches ``first``…``last`` that shares one of ``keys``."""
-        workers = len(self.inboxes)
-        wanted = [number for number in range(first, last + 1) if number % workers != self.index]
-        while any(number not in self.others_keys for number in wanted):
-            number, their_keys = self.inboxes[self.index].get()
-            self.others_keys[number] = their_keys
-        for number in [number for number in self.others_keys if number < first]:
-            del self.others_keys[number]
-        return next((number for number in reversed(wanted) if not keys.isdisjoint(self.others_keys[number])), None)
 
 
 def import_in_parallel(stream, fmt: str, account, *, workers: int, batch_size: int, dry_run: bool, progress) -> Summary:
@@ -230,7 +260,7 @@ def import_in_parallel(stream, fmt: str, account, *, workers: int, batch_size: i
     order = BatchOrder(context)
     # Two batches queued per process keep it busy and the reading process's memory flat.
     tasks = [context.Queue(maxsize=2) for _ in range(workers)]
-    inboxes = [context.Queue() for _ in range(workers)]
+    board = KeyBoard(context, workers=workers, batch_size=batch_size)
     results = context.Queue()
     connections.close_all()  # a forked process must open its own connection
     processes = [
@@ -242,7 +272,7 @@ def import_in_parallel(stream, fmt: str, account, *, workers: int, batch_size: i
                 dry_run=dry_run,
                 order=order,
                 tasks=tasks,
-                inboxes=inboxes,
+                board=board,
                 results=results,
             ).run,
             args=(os.getpid(),),

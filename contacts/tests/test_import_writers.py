@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from accounts.models import Account
-from contacts.import_writers import BatchOrder, WriterFailed, batch_keys
+from contacts.import_writers import BatchOrder, KeyBoard, WriterFailed, batch_keys
 from contacts.importers import ContactImporter, Row
 from contacts.models import ActivityEvent
 from contacts.tests.test_import import contact_fields, error_rows, run_import, summary, write_csv
@@ -245,3 +245,18 @@ def test_batch_keys_are_the_phones_and_emails_of_the_valid_rows():
     rows[2].fields = {"email": "c@example.com", "first_name": "C"}
 
     assert batch_keys(rows) == {"+14155552600", "a@example.com", "c@example.com"}
+
+
+def test_the_key_board_names_the_latest_batch_in_flight_sharing_a_key():
+    board = KeyBoard(multiprocessing.get_context("fork"), workers=2, batch_size=2)
+    board.publish(4, frozenset({"+14155552600", "a@example.com"}))
+    board.publish(5, frozenset({"b@example.com"}))
+    board.publish(6, frozenset({"+14155552600"}))
+
+    assert board.latest_sharing(frozenset({"+14155552600"}), 4, 6) == 6
+    assert board.latest_sharing(frozenset({"+14155552600", "b@example.com"}), 4, 5) == 5
+    assert board.latest_sharing(frozenset({"a@example.com"}), 5, 6) is None
+    assert board.latest_sharing(frozenset(), 4, 6) is None
+    board.publish(8, frozenset({"c@example.com"}))  # batch 4's slot, once batch 4 cannot be asked for
+    with pytest.raises(RuntimeError, match="Batch 4's keys were taken over by batch 8"):
+        board.latest_sharing(frozenset({"a@example.com"}), 4, 4)

@@ -70,10 +70,12 @@ class BatchOrder:
         self._rollbacks = context.RawValue("q", 0)  # how many so far
         self._rolled_back = context.RawArray("q", self.SLOTS)  # rollback n's batch at n % SLOTS
 
-    def _wait(self, ready: Callable[[], bool]) -> None:
+    def _wait(self, ready: Callable[[], bool]) -> int:
+        """Until ``ready()``; the rollbacks so far, read in the same hold of the lock as ``ready()``'s last answer."""
         with self._changed:
             while not ready():
                 self._changed.wait(POLL_SECONDS)
+            return self._rollbacks.value
 
     def _overtaken(self, number: int, token: int) -> bool:
         """Whether a batch before ``number`` was rolled back since rollback ``token``."""
@@ -93,8 +95,8 @@ class BatchOrder:
             return self._lock_turn.value == number
 
         while True:
-            self._wait(my_turn)
-            token = self._rollbacks.value
+            # Read with the turn, so a rollback just after it counts against this lock.
+            token = self._wait(my_turn)
             earlier = shares_keys_with(self._commit_turn.value, number - 1)
             if earlier is None:
                 return token

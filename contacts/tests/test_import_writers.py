@@ -219,6 +219,30 @@ def test_a_batch_still_locking_when_an_earlier_one_rolls_back_must_match_again(o
     assert order.wait_to_commit(1, lock(order, 1))  # its turn to lock is still there
 
 
+def test_a_rollback_right_after_a_batch_gets_its_turn_counts_against_its_lock():
+    """Between the turn and its lookup, an earlier batch rolled back: the lookup may predate its redo."""
+
+    class RollbackAfterTheTurn(BatchOrder):
+        def _wait(self, ready):
+            token = super()._wait(ready)
+            if self.pending:
+                self.pending = False
+                self.rolled_back(0)
+            return token
+
+    order = RollbackAfterTheTurn(multiprocessing.get_context("fork"))
+    order.pending = False
+    lock(order, 0)
+    order.pending = True
+    token = order.wait_to_lock(1, nothing_shared)  # batch 0 rolls back once batch 1 has its turn
+    order.locked(1, token)
+
+    again = lock(order, 0)
+    assert order.wait_to_commit(0, again)
+    order.committed(0)
+    assert not order.wait_to_commit(1, token)
+
+
 def test_a_batch_sharing_a_phone_or_email_with_one_in_flight_waits_for_its_commit(order):
     lock(order, 0)
     asked = []

@@ -32,7 +32,7 @@ The pipeline, built for millions of rows on a small machine:
    Python-level dumpers. A unique violation from a concurrent writer rolls the
    batch back and the batch is matched again.
 
-Where the time goes is in the README ("Import"): per row, PostgreSQL's
+Where the time goes is in the README ("Import and export"): per row, PostgreSQL's
 index upkeep costs more CPU than all the Python, so one writing connection
 could never use both cores; each worker writing its own batches does.
 

@@ -128,10 +128,20 @@ def _query_lexeme(word: str) -> str:
 
 @lru_cache(maxsize=1 << 16)
 def _name_lexemes(name: str) -> tuple[str, ...]:
-    """A name's lexemes, remembered: names repeat across millions of imported contacts."""
+    """A name's lexemes, remembered: names repeat across millions of imported contacts.
+
+    A name word written with separators (``O'Brien``, ``Jean-Luc``) is stored
+    as its words and joined (``obrien``), so that a term typed with the
+    separator is asked as one prefix (``o'b`` as ``ob:*``), not as a
+    one-letter prefix that walks every lexeme starting with that letter.
+    """
     lexemes = []
-    for word in _words(name):
-        _word_lexemes(word, lexemes)
+    for written in name.split():
+        words = _words(written)
+        for word in words:
+            _word_lexemes(word, lexemes)
+        if len(words) > 1:
+            _word_lexemes("".join(words), lexemes)
     return tuple(lexemes)
 
 
@@ -149,13 +159,17 @@ def contact_lexemes(*, first_name: str, last_name: str, email: str | None) -> li
     return [lexeme for lexeme in dict.fromkeys(lexemes) if lexeme]
 
 
+def search_vector(*, account_id: str, email: str | None, first_name: str, last_name: str) -> str | None:
+    """The ``search_vector`` of a contact of the account with these fields, as tsvector input."""
+    return _vector(contact_lexemes(first_name=first_name, last_name=last_name, email=email), account_tag(account_id))
+
+
 def search_columns(*, account_id: str, phone, email: str | None, first_name: str, last_name: str) -> dict:
     """Values of the search columns for a contact of the account with these fields."""
-    lexemes = contact_lexemes(first_name=first_name, last_name=last_name, email=email)
+    vector = search_vector(account_id=account_id, email=email, first_name=first_name, last_name=last_name)
     number = phone if isinstance(phone, phonenumbers.PhoneNumber) else None
     if number is None and phone:
         number = phonenumbers.parse(phone, None)
-    vector = _vector(lexemes, account_tag(account_id))
     if number is None:
         return {"search_vector": vector, "phone_digits": None, "phone_national": None}
     return {
@@ -209,16 +223,23 @@ def parse_terms(text: str, tags: tuple[str, ...] = ("",)) -> list[tuple[str, str
         if not words:
             continue
         # Within one term ("o'brien", "ada.love"), the words before a separator
-        # were typed whole: only the last is a prefix. 'o':* would match every
-        # lexeme starting with "o" and cost a GIN scan of all of them.
+        # were typed whole: only the last is a prefix, and after a separator
+        # only from two letters on. 'o':* would match every lexeme starting with "o" and
+        # cost a GIN scan of all of them; the joined form below finds the
+        # name being typed ("o'b" as 'ob':*, O'Brien stored as "obrien" too).
+        last = len(words) - 1
         parts = " & ".join(
-            _lexeme_query(_query_lexeme(word), tags, prefix=word_index == len(words) - 1)
-            for word_index, word in enumerate(words)
+            _lexeme_query(_query_lexeme(word), tags, prefix=index == last and (last == 0 or len(word) > 1))
+            for index, word in enumerate(words)
         )
         whole = fold(raw)
         if len(words) > 1 or whole != words[0]:
-            # "ada@example.com": the whole address (behind the mark), or all of its parts.
-            parts = f"{_lexeme_query(MARK + ''.join(whole.split()), tags, prefix=True)} | ( {parts} )"
+            # "ada@example.com": the whole address (behind the mark), a name
+            # written with separators (joined), or all of its parts.
+            alternatives = [_lexeme_query(MARK + "".join(whole.split()), tags, prefix=True)]
+            if len(words) > 1:
+                alternatives.append(_lexeme_query(_query_lexeme("".join(words)), tags, prefix=True))
+            parts = " | ".join([*alternatives, f"( {parts} )"])
         terms.append(("words", f"( {parts} )"))
     # "Conceição Conceição": the same term twice is one condition, not two for the planner to misjudge.
     return list(dict.fromkeys(terms))

@@ -69,7 +69,10 @@ def test_the_account_tag_is_the_migration_s_sql_expression():
 
 def lexemes_as_before(*, first_name: str, last_name: str, email: str | None) -> list[str]:
     """contact_lexemes written plainly: no cache of names' words, emails through fold()."""
-    lexemes = _WORD.findall(fold(first_name)) + _WORD.findall(fold(last_name))
+    lexemes = []
+    for written in f"{fold(first_name)} {fold(last_name)}".split():
+        words = _WORD.findall(written)
+        lexemes += words + (["".join(words)] if len(words) > 1 else [])
     if email:
         folded = fold(email)
         local, _, domain = folded.partition("@")
@@ -184,18 +187,20 @@ def test_email_local_part_domain_and_whole_address_match(api, make_contact, quer
 def test_only_a_term_with_a_separator_looks_behind_the_whole_mark():
     # A word-only prefix would otherwise walk every stored address that starts with it.
     assert parse_terms("grace") == [("words", "( 'grace':* )")]
-    assert parse_terms("Grace.Hop") == [("words", "( ' grace.hop':* | ( 'grace' & 'hop':* ) )")]
+    assert parse_terms("Grace.Hop") == [("words", "( ' grace.hop':* | 'gracehop':* | ( 'grace' & 'hop':* ) )")]
     # fold() may turn a character into a space ("¨" is a space and a combining mark): never into the mark.
-    assert parse_terms("a¨b.c") == [("words", "( ' ab.c':* | ( 'a' & 'b' & 'c':* ) )")]
+    assert parse_terms("a¨b.c") == [("words", "( ' ab.c':* | 'abc':* | ( 'a' & 'b' & 'c' ) )")]
 
 
-def test_the_migration_writes_what_search_columns_now_writes(make_contact):
+def test_the_migrations_write_what_search_columns_now_writes(make_contact):
     from importlib import import_module
 
     migration = import_module("contacts.migrations.0006_search_tags_and_mark")
+    joining = import_module("contacts.migrations.0008_search_joined_name_words")
     contacts = [
         make_contact(email="grace.hopper@navy.example", first_name="Grace"),
         make_contact(email="o'brien@example.ie", first_name="R2D2", last_name="O'Brien"),
+        make_contact(email="jl@example.fr", first_name="Jean-Luc", last_name="D'Ávila-Nuñez"),
         make_contact(email="jwilliams7@acme.example", last_name="Williams"),
         make_contact(email="ada+news@x.example"),
         make_contact(phone="+14155552671", first_name="Ada"),
@@ -220,6 +225,8 @@ def test_the_migration_writes_what_search_columns_now_writes(make_contact):
         editor = SimpleNamespace(connection=connection)
         migration.tag_and_mark(None, editor)
         migration.tag_and_mark(None, editor)  # a second run changes nothing
+        joining.join_name_words(None, editor)
+        joining.join_name_words(None, editor)
         for contact in contacts:
             now = search_columns(
                 account_id=contact.account_id,
@@ -239,11 +246,13 @@ def test_the_migration_writes_what_search_columns_now_writes(make_contact):
         migration.untag_and_unmark(None, editor)
         for contact in contacts:
             before = old_lexemes(contact)
-            # The letters of a word with digits stay, as one more word.
+            # The letters of a word with digits stay, as one more word, and so do joined name words.
             letters = [match.group() for lexeme in before or [] if (match := re.match("[^0-9@.+']+(?=[0-9])", lexeme))]
+            written = f"{fold(contact.first_name)} {fold(contact.last_name)}".split()
+            joined = ["".join(words) for word in written if len(words := _WORD.findall(word)) > 1]
             cursor.execute(
                 "SELECT search_vector IS NOT DISTINCT FROM array_to_tsvector(%s) FROM contacts_contact WHERE id = %s",
-                [before + letters if before else None, contact.id],
+                [before + letters + joined if before else None, contact.id],
             )
             assert cursor.fetchone()[0] is True, contact
 
@@ -344,6 +353,37 @@ def test_apostrophes_and_tsquery_syntax_are_plain_text(api, make_contact):
     assert _search(api, "!ada") == {ada.id}
     assert _search(api, "ada | conan") == set()
     assert _search(api, "(ada)") == {ada.id}
+
+
+def test_a_name_written_with_separators_is_found_as_typed_with_or_without_them(api, make_contact):
+    obrien = make_contact(email="one@example.com", first_name="Conan", last_name="O'Brien")
+    dangelo = make_contact(email="two@example.com", first_name="Jean-Luc", last_name="D'Ávila")
+    spaced = make_contact(email="three@example.com", first_name="Jean Luc", last_name="Obama")
+
+    assert contact_lexemes(first_name="Jean-Luc", last_name="O'Brien", email=None) == [
+        "jean",
+        "luc",
+        "jeanluc",
+        "o",
+        "brien",
+        "obrien",
+    ]
+    assert _search(api, "o'b") == {obrien.id, spaced.id}  # as "ob": the separator is not a letter to match
+    assert _search(api, "o'br") == {obrien.id}
+    assert _search(api, "obri") == {obrien.id}
+    assert _search(api, "d'a") == {dangelo.id}
+    assert _search(api, "davi") == {dangelo.id}
+    assert _search(api, "jean-l") == {dangelo.id}  # "l" is not a prefix on its own after a separator
+    assert _search(api, "jean-lu") == {dangelo.id, spaced.id}
+    assert _search(api, "jeanl") == {dangelo.id}
+
+
+def test_a_one_letter_word_after_a_separator_is_not_a_prefix_to_walk(make_contact):
+    # 'b':* would walk every lexeme of the account starting with "b"; the joined form is asked instead.
+    assert parse_terms("o'b") == [("words", "( ' o''b':* | 'ob':* | ( 'o' & 'b' ) )")]
+    assert parse_terms("o'br") == [("words", "( ' o''br':* | 'obr':* | ( 'o' & 'br':* ) )")]
+    # A one-letter term alone is still a prefix: it is all the user typed.
+    assert parse_terms("o") == [("words", "( 'o':* )")]
 
 
 def test_words_before_a_separator_in_a_term_are_whole_and_the_last_is_a_prefix(api, make_contact):

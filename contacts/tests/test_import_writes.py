@@ -4,11 +4,12 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 
-from contacts.importers import ContactImporter
+from contacts.importers import _SELECT_TARGETS, ContactImporter, _text_array
 from contacts.models import Contact
 from contacts.tests.test_import import P1, P2, P3, imported, tally, write_csv
+from contacts.tests.test_search import _bulk_contacts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,3 +78,31 @@ def test_a_unique_violation_in_the_copy_rolls_the_batch_back_and_matches_it_agai
     assert imported(path) == tally(created=1)
     assert attempts == [[P1], [P1]]
     assert list(Contact.objects.values_list("first_name", flat=True)) == ["Ada"]
+
+
+def _lookup_plan(account_id: str, phones: list[str], emails: list[str]) -> list[str]:
+    """The plan's nodes (without their long conditions) of the importer's lookup."""
+    params = {"account": account_id, "ids": "{}", "phones": _text_array(phones), "emails": _text_array(emails)}
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A few thousand rows are cheaper to read whole, or along the primary
+        # key, than to probe: left with bitmap scans, the plan shows how the
+        # planner reaches the account's rows, as it does on a table of millions.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute(f"EXPLAIN {_SELECT_TARGETS} ORDER BY id FOR UPDATE", params)
+        return [row[0].split("  (cost")[0].strip() for row in cursor.fetchall() if "(cost" in row[0]]
+
+
+def test_the_lookup_probes_the_unique_indexes_for_an_account_the_statistics_have_not_seen(account, other_account):
+    """An import fills a new account: estimated at one row, its lookup walked every contact it already had."""
+    _bulk_contacts(other_account, 3000, seed=3)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE contacts_contact")
+    phones = [f"+1415555{number:04d}" for number in range(500)]
+    emails = [f"new{number}@example.com" for number in range(500)]
+
+    plan = _lookup_plan(account.pk, phones, emails)
+
+    assert "->  Bitmap Index Scan on contact_phone_unique" in plan, plan
+    assert "->  Bitmap Index Scan on contact_email_unique" in plan, plan
+    assert not any(node.startswith("->  Bitmap Index Scan on contact_stage") for node in plan), plan

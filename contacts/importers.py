@@ -424,9 +424,10 @@ class _Target:
 # the last ANALYZE did not see (a new one, which an import fills) is estimated
 # at one row: the lookup was then planned as a walk of every contact of the
 # account, filtered by the id, phone and email lists, and each batch walked
-# all the batches before it. A 1M-row import into a new account spent ~20% of
-# its database time there until autovacuum's ANALYZE caught up. Estimated as
-# an average account, the lookup probes the unique indexes with the lists.
+# all the batches before it until autovacuum's ANALYZE came, which in a big
+# table may be never during the import (a batch walking 1M contacts: 839 ms,
+# against 39 ms probing). Estimated as an average account, the lookup probes
+# the unique indexes with the lists.
 _THE_ACCOUNT = "(SELECT %(account)s::text)"
 _SELECT_TARGETS = f"""
 SELECT id, phone, email, first_name, last_name, country, lifecycle_stage, tags, metadata, preferences

@@ -6,6 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
+from contacts import importers
 from contacts.importers import _SELECT_TARGETS, ContactImporter, _text_array
 from contacts.models import Contact
 from contacts.tests.test_import import P1, P2, P3, imported, tally, write_csv
@@ -106,3 +107,28 @@ def test_the_lookup_probes_the_unique_indexes_for_an_account_the_statistics_have
     assert "->  Bitmap Index Scan on contact_phone_unique" in plan, plan
     assert "->  Bitmap Index Scan on contact_email_unique" in plan, plan
     assert not any(node.startswith("->  Bitmap Index Scan on contact_stage") for node in plan), plan
+
+
+def test_an_import_that_creates_many_contacts_refreshes_the_account_statistics(account, tmp_path, monkeypatch):
+    monkeypatch.setattr(importers, "ANALYZE_AFTER_CREATED", 3)
+
+    def estimated_rows() -> float:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'contacts_contact'::regclass")
+            return cursor.fetchone()[0]
+
+    before = estimated_rows()
+    assert imported(write_csv(tmp_path / "two.csv", ["phone"], [P1], [P2])) == tally(created=2)
+    assert estimated_rows() == before  # fewer than ANALYZE_AFTER_CREATED: left to autovacuum
+
+    assert imported(write_csv(tmp_path / "three.csv", ["email"], ["a@x.io"], ["b@x.io"], ["c@x.io"])) == tally(
+        created=3
+    )
+    assert estimated_rows() == 5
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT %s = ANY(most_common_vals::text::text[]) FROM pg_stats "
+            "WHERE tablename = 'contacts_contact' AND attname = 'account_id'",
+            [account.pk],
+        )
+        assert cursor.fetchone() == (True,)

@@ -13,6 +13,7 @@ from contacts.importers import (
     count_data_rows,
     open_text,
     read_records,
+    refresh_account_statistics,
     validated_rows,
 )
 from contacts_project.bulk import fewer_gc_passes
@@ -77,6 +78,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"The file is not UTF-8 text (byte {error.start} of a read); rows before it were imported."
             ) from None
+        if not dry_run:
+            refresh_account_statistics(summary)
         elapsed = time.monotonic() - started
 
         if summary.errors:

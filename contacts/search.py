@@ -224,9 +224,10 @@ def parse_terms(text: str, tags: tuple[str, ...] = ("",)) -> list[tuple[str, str
             continue
         # Within one term ("o'brien", "ada.love"), the words before a separator
         # were typed whole: only the last is a prefix, and after a separator
-        # only from two letters on. 'o':* would match every lexeme starting with "o" and
-        # cost a GIN scan of all of them; the joined form below finds the
-        # name being typed ("o'b" as 'ob':*, O'Brien stored as "obrien" too).
+        # only from two letters on. 'o':* would match every lexeme starting
+        # with "o" and cost a GIN scan of all of them; the joined form below
+        # finds the name being typed ("o'b" as 'ob':*, O'Brien is stored as
+        # "obrien" too).
         last = len(words) - 1
         parts = " & ".join(
             _lexeme_query(_query_lexeme(word), tags, prefix=index == last and (last == 0 or len(word) > 1))

@@ -99,8 +99,8 @@ def test_the_lookup_probes_the_unique_indexes_for_an_account_the_statistics_have
     _bulk_contacts(other_account, 3000, seed=3)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE contacts_contact")
-    phones = [f"+1415555{number:04d}" for number in range(500)]
-    emails = [f"new{number}@example.com" for number in range(500)]
+    phones = [f"+1415555{number:04d}" for number in range(10)]
+    emails = [f"new{number}@example.com" for number in range(10)]
 
     plan = _lookup_plan(account.pk, phones, emails)
 

@@ -20,6 +20,9 @@ from django.core.validators import EmailValidator
 from django_countries.data import COUNTRIES
 from phonenumber_field.phonenumber import PhoneNumber
 
+# Private in phonenumbers: what its own type check asks of each pattern (see _is_valid_for_region).
+from phonenumbers.phonenumberutil import _is_number_matching_desc
+
 from contacts.constants import (
     CHANNELS,
     EMAIL_MAX_LENGTH,
@@ -122,7 +125,7 @@ def clean_phone(value, region: str | None) -> PhoneNumber | None:
             ) from None
         raise FieldInvalid("Enter a valid phone number.") from None
     region = _region(number.country_code, number.national_number, number.number_of_leading_zeros)
-    if region is None or not phonenumbers.is_valid_number_for_region(number, region):
+    if region is None or not _is_valid_for_region(number, region):
         raise FieldInvalid("Enter a valid phone number.")
     if number.extension:
         # E.164 has no extensions and no message can be sent to one.
@@ -170,6 +173,49 @@ def _parse_e164(text: str) -> phonenumbers.PhoneNumber | None:
         if zeros != 1:
             number.number_of_leading_zeros = zeros
     return number
+
+
+def _is_valid_for_region(number: phonenumbers.PhoneNumber, region: str) -> bool:
+    """``phonenumbers.is_valid_number_for_region(number, region)``, asking the likely number types first.
+
+    That function works out the number's type and compares it with UNKNOWN:
+    it tries up to ten patterns in turn, the eight rare types (premium rate,
+    toll free, shared cost, VoIP, personal, pager, UAN, voicemail) before
+    fixed line and mobile, so a mobile number, the common case in a contact
+    file, costs ten pattern matches. Validity only asks whether any type
+    matches, and mobile (when its pattern is not the fixed line's, as
+    phonenumbers checks it) goes first here: ``clean_phone`` of the
+    benchmark file's phones (mobiles of 27 countries) takes 6.4 µs a phone
+    instead of 8.2 to 9.3. A test compares the two over every region's
+    example numbers, random digits and regions not the number's own.
+    """
+    country_code = number.country_code
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(country_code, region.upper())
+    if metadata is None or (
+        region != phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY
+        and country_code != phonenumbers.country_code_for_valid_region(region)
+    ):
+        return False
+    nsn = phonenumbers.national_significant_number(number)
+    matches = _is_number_matching_desc
+    if not matches(nsn, metadata.general_desc):
+        return False
+    if not metadata.same_mobile_and_fixed_line_pattern and matches(nsn, metadata.mobile):
+        return True
+    return any(
+        matches(nsn, desc)
+        for desc in (
+            metadata.fixed_line,
+            metadata.premium_rate,
+            metadata.toll_free,
+            metadata.shared_cost,
+            metadata.voip,
+            metadata.personal_number,
+            metadata.pager,
+            metadata.uan,
+            metadata.voicemail,
+        )
+    )
 
 
 @cache

@@ -198,3 +198,23 @@ def test_the_region_of_a_number_is_what_region_code_for_number_answers():
 
     assert {key: validation._region(*key) for key in keys} == {key: region_as_before(*key) for key in keys}
     assert {validation._region(*key) for key in keys} >= {"US", "CA", "KZ", "GG", "IT", "001", None}
+
+
+def test_validity_is_what_is_valid_number_for_region_answers():
+    numbers = []
+    for text in [*HAND_PICKED, *example_texts(), *random_texts()]:
+        try:
+            numbers.append(phonenumbers.parse(text, None))
+        except phonenumbers.NumberParseException:
+            continue
+    regions = [*sorted(phonenumbers.SUPPORTED_REGIONS), "001", "ZZ"]
+    answers = {True: 0, False: 0}
+    for number in numbers:
+        own = phonenumbers.region_code_for_number(number)
+        # The number's own region (what clean_phone asks), and one it is not from.
+        for region in filter(None, {own, regions[number.national_number % len(regions)]}):
+            expected = phonenumbers.is_valid_number_for_region(number, region)
+            assert validation._is_valid_for_region(number, region) is expected, (number, region)
+            answers[expected] += 1
+    # Both answers are well represented, or the comparison proves little.
+    assert min(answers.values()) > 1000, answers

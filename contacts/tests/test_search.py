@@ -378,7 +378,7 @@ def test_a_name_written_with_separators_is_found_as_typed_with_or_without_them(a
     assert _search(api, "jeanl") == {dangelo.id}
 
 
-def test_a_one_letter_word_after_a_separator_is_not_a_prefix_to_walk(make_contact):
+def test_a_one_letter_word_after_a_separator_is_not_a_prefix_to_walk():
     # 'b':* would walk every lexeme of the account starting with "b"; the joined form is asked instead.
     assert parse_terms("o'b") == [("words", "( ' o''b':* | 'ob':* | ( 'o' & 'b' ) )")]
     assert parse_terms("o'br") == [("words", "( ' o''br':* | 'obr':* | ( 'o' & 'br':* ) )")]

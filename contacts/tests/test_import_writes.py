@@ -4,7 +4,7 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 
 from contacts import importers
 from contacts.importers import _SELECT_TARGETS, ContactImporter, _text_array
@@ -132,3 +132,31 @@ def test_an_import_that_creates_many_contacts_refreshes_the_account_statistics(a
             [account.pk],
         )
         assert cursor.fetchone() == (True,)
+
+
+@pytest.mark.parametrize(("sqlstate", "retried"), [("40P01", True), ("57014", False)])
+def test_a_deadlock_is_matched_again_and_another_operational_error_stops_the_import(
+    account, tmp_path, monkeypatch, sqlstate, retried
+):
+    """40P01: PostgreSQL broke a lock cycle with another writer by ending this batch; 57014: a cancel."""
+    write, attempts = ContactImporter._write, []
+
+    def fails_once(self, created, changed):
+        attempts.append(len(created))
+        if len(attempts) == 1:
+            with connection.cursor() as cursor:
+                cursor.execute(f"DO $$ BEGIN RAISE EXCEPTION 'injected' USING ERRCODE = '{sqlstate}'; END $$")
+        write(self, created, changed)
+
+    monkeypatch.setattr(ContactImporter, "_write", fails_once)
+    path = write_csv(tmp_path / "contacts.csv", ["phone", "first_name"], [P1, "Ada"])
+
+    if retried:
+        assert imported(path) == tally(created=1)
+        assert attempts == [1, 1]
+        assert list(Contact.objects.values_list("first_name", flat=True)) == ["Ada"]
+    else:
+        with pytest.raises(OperationalError):
+            call_command("import_contacts", str(path), account=account.name, workers=1, **quiet())
+        assert attempts == [1]
+        assert not Contact.objects.exists()

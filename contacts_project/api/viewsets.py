@@ -157,9 +157,7 @@ class DetailLookup:
         params = [account_id if p == self._ACCOUNT else value if p == self._VALUE else p for p in self.params]
         connection = connections[self.db]
         # Prepared once per connection: see contacts_project/postgresql/base.py.
-        with connection.prepared_cursor() as cursor:
-            cursor.execute(self.sql, params)
-            rows = cursor.fetchall()
+        rows = connection.fetch_prepared(self.sql, params)
         if not rows:
             raise Http404
         if len(rows) > 1:

@@ -25,9 +25,16 @@ the 100 most recent). Django sends every other statement with client-side
 binding, so PostgreSQL plans it on every execution, and planning a primary-key
 read of ``contacts_contact`` weighs each of its ~20 indexes: measured on the
 bench data, 99 µs of PostgreSQL CPU per lookup unprepared, 21 µs prepared
-(48 → 30 µs in the client). ``DetailLookup`` (every ``get_object()`` and the
-plain read) uses it; statements whose plan should depend on their values (a
-segment's count) are still planned each time.
+(48 → 30 µs in the client). Statements whose plan should depend on their
+values (a segment's count) are still planned each time.
+
+``fetch_prepared()`` is what ``DetailLookup`` (every ``get_object()`` and the
+plain read) calls: the rows of a prepared statement, run on one psycopg
+cursor kept for the connection when nothing observes the queries, instead of
+the cursor objects and wrapper layers ``cursor()`` builds per call. On a
+primary-key read it took the client's CPU from 79 to 54 µs, and
+``GET /v1/contacts/{id}`` from 50% to 52% of ``/livez``'s rate (wrk, three
+runs of each, alternating).
 """
 
 import select
@@ -71,6 +78,36 @@ class DatabaseWrapper(base.DatabaseWrapper):
         wrapper.cursor.close()
         wrapper.cursor = PreparedCursor(self.connection)
         return wrapper
+
+    def fetch_prepared(self, sql: str, params: list) -> list[tuple]:
+        """Every row of ``sql`` prepared on the server: ``prepared_cursor()``'s answer, with less client CPU.
+
+        When nothing observes the queries (no ``execute_wrapper``, no query
+        log), the statement runs on one psycopg cursor kept for the
+        connection, skipping the per-call cursor objects and wrapper layers
+        that ``cursor()`` builds; the health check, thread and broken-
+        transaction checks and the error wrapping are the same.
+        """
+        if self.execute_wrappers or self.queries_logged:
+            with self.prepared_cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchall()
+        self.close_if_health_check_failed()
+        self.ensure_connection()
+        self.validate_thread_sharing()
+        self.validate_no_broken_transaction()
+        with self.wrap_database_errors:
+            cursor = self._kept_cursor
+            if cursor is None or cursor.connection is not self.connection or cursor.closed:
+                cursor = self._kept_cursor = PreparedCursor(self.connection)
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    _kept_cursor = None
+
+    def _close(self):
+        self._kept_cursor = None
+        return super()._close()
 
     def is_usable(self):
         connection = self.connection

@@ -1,5 +1,7 @@
 """The base viewset's object lookup, compiled once (contacts_project.api.viewsets.DetailLookup)."""
 
+import pytest
+from django.db import ProgrammingError, connection, transaction
 from django.db.models import Value
 
 from contacts.api.serializers import ContactSerializer
@@ -80,3 +82,42 @@ def test_the_lookup_is_prepared_once_per_connection_and_django_still_sees_it(api
     # ... and the server planned the statement once, for all three.
     assert len(prepared) == 1
     assert '"contacts_contact"."id" = $2' in prepared[0]
+
+
+def test_unobserved_lookups_share_one_kept_cursor(api, make_contact, hot_api_key):
+    contacts = [make_contact(email=f"user{number}@example.com") for number in range(3)]
+    api.get("/v1/contacts")  # warm-up: the key is remembered
+    assert not connection.execute_wrappers
+    assert not connection.queries_logged
+
+    kept = []
+    for contact in contacts:
+        assert api.get(f"/v1/contacts/{contact.id}").json()["id"] == contact.id
+        kept.append(connection._kept_cursor)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ['%"contacts_contact"%'])
+        (prepared,) = cursor.fetchone()
+
+    assert kept[0] is not None
+    assert all(cursor is kept[0] for cursor in kept)
+    assert prepared == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_replaced_connection_gets_a_new_kept_cursor():
+    assert connection.fetch_prepared("SELECT %s::text", ["before"]) == [("before",)]
+    kept = connection._kept_cursor
+
+    # Closed here; in production by a database restart or CONN_MAX_AGE.
+    connection.close()
+
+    assert connection.fetch_prepared("SELECT %s::text", ["after"]) == [("after",)]
+    assert connection._kept_cursor is not kept
+    assert connection._kept_cursor.connection is connection.connection
+
+
+def test_unobserved_lookup_errors_are_djangos_database_errors(db):
+    with pytest.raises(ProgrammingError), transaction.atomic():
+        connection.fetch_prepared("SELECT * FROM no_such_table WHERE id = %s", ["x"])
+
+    assert connection.fetch_prepared("SELECT %s::text", ["ok"]) == [("ok",)]

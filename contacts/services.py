@@ -99,7 +99,17 @@ def _save_changes(account: Account, contact: Contact, fields: set[str]) -> None:
         _refresh_search_columns(contact)
         fields |= {"search_vector", "phone_digits", "phone_national"}
     contact.updated_at = contact.db_now
-    _save(account, contact, lambda: contact.save(update_fields=[*fields, "updated_at"]))
+
+    def save():
+        contact.save(update_fields=[*fields, "updated_at"])
+
+    if fields.isdisjoint(_UNIQUE_FIELDS.values()):
+        # No unique value changes, so no violation to answer with a 409: no
+        # savepoint around the UPDATE (two round trips of every tag, name or
+        # metadata change).
+        save()
+    else:
+        _save(account, contact, save)
 
 
 @transaction.atomic

@@ -311,6 +311,25 @@ def test_update_to_an_email_already_used_is_409_and_changes_nothing(api):
     assert stored(api, contact["id"]) == contact
 
 
+@pytest.mark.django_db(transaction=True)  # so the update's own atomic block is a transaction, not a savepoint
+def test_only_a_changed_phone_or_email_is_written_in_a_savepoint(api):
+    """The savepoint is what lets a unique violation become a 409; other changes cannot violate one."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    contact = created(api, phone="+14155552671", email="ada@example.com")
+
+    def savepoints(**fields) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert patch(api, contact["id"], **fields).status_code == 200
+        return sum(query["sql"].startswith("SAVEPOINT") for query in queries.captured_queries)
+
+    assert savepoints(metadata={"plan": "pro"}, tags=["vip"], first_name="Ada") == 0
+    assert savepoints(email="ada@example.com") == 0  # the stored value: nothing changes
+    assert savepoints(email="ada.lovelace@example.com") == 1
+    assert savepoints(phone="+442079460958") == 1
+
+
 def test_update_keeping_its_own_phone_and_email_is_not_a_duplicate(api):
     contact = created(api, phone="+14155552671", email="ada@example.com")
 

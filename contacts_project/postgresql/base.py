@@ -62,6 +62,7 @@ class DatabaseOperations(operations.DatabaseOperations):
 
 class DatabaseWrapper(base.DatabaseWrapper):
     ops_class = DatabaseOperations
+    _kept_cursor = None  # fetch_prepared()'s cursor, on the current connection
 
     def get_connection_params(self):
         params = super().get_connection_params()
@@ -102,8 +103,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 cursor = self._kept_cursor = PreparedCursor(self.connection)
             cursor.execute(sql, params)
             return cursor.fetchall()
-
-    _kept_cursor = None
 
     def _close(self):
         self._kept_cursor = None

@@ -8,7 +8,7 @@ from contacts.api.serializers import ACTIVITY_TYPES
 from contacts.constants import CHANNELS
 from contacts.models import ActivityEvent, Contact
 from contacts.preferences import opted_out_q
-from contacts_project.api.filters import NonEmptyChoiceFilter, Rfc3339DateTimeFilter
+from contacts_project.api.filters import FilterSet, NonEmptyChoiceFilter, Rfc3339DateTimeFilter
 from lists.models import ContactList, ListMembership
 from segments.models import Segment
 from segments.rules import compile_rules
@@ -30,7 +30,7 @@ class CountryFilter(filters.CharFilter):
     field_class = CountryFormField
 
 
-class ContactFilter(filters.FilterSet):
+class ContactFilter(FilterSet):
     """The filters of ``GET /v1/contacts`` (API.md §4); each is served by an index on the contacts table."""
 
     search = filters.CharFilter(
@@ -81,7 +81,7 @@ class ContactFilter(filters.FilterSet):
         return queryset.filter(tags__contains=[value])
 
 
-class OptoutFilter(filters.FilterSet):
+class OptoutFilter(FilterSet):
     """``GET /v1/contacts/optouts``: contacts opted out of a channel, or of any; served by partial indexes."""
 
     channel = NonEmptyChoiceFilter(
@@ -108,7 +108,7 @@ class OptoutFilter(filters.FilterSet):
         return queryset.search(value, accounts=[self.request.user])
 
 
-class ActivityFilter(filters.FilterSet):
+class ActivityFilter(FilterSet):
     """Filters of a contact's timeline; each is served by an index that starts with the contact."""
 
     type = NonEmptyChoiceFilter(choices=[(type_, type_) for type_ in ACTIVITY_TYPES], help_text="Exact event type.")

@@ -35,13 +35,53 @@ the cursor objects and wrapper layers ``cursor()`` builds per call. On a
 primary-key read it took the client's CPU from 79 to 54 µs, and
 ``GET /v1/contacts/{id}`` from 50% to 52% of ``/livez``'s rate (wrk, three
 runs of each, alternating).
+
+``timestamptz`` values are read by ``UtcTimestamptzLoader`` when the
+connection's time zone is UTC (``USE_TZ`` with no per-database
+``TIME_ZONE``, this project's settings): the same values, parsed by
+``datetime.fromisoformat`` instead of psycopg's regular expression.
 """
 
+import datetime
+import functools
 import select
 
 import psycopg
 from django.db.backends.postgresql import base, operations
-from psycopg import pq
+from django.db.backends.postgresql.psycopg_any import BaseTzLoader
+from psycopg import adapt, pq
+
+
+class UtcTimestamptzLoader(BaseTzLoader):
+    """Django's ``timestamptz`` loader for a UTC session, with the common case parsed in C.
+
+    Every contact carries two timestamps, so a page of 100 loads 200 of
+    them, and Django's loader parses each with psycopg's regular expression
+    in Python: 6% of a list page's CPU. A UTC session sends them as
+    ``2026-11-27 23:30:01.123456+00``, which ``fromisoformat`` reads, with
+    ``datetime.UTC`` as its zone, as Django's loader would give it. Anything
+    else (``infinity``, a BC date, a year past 9999, another offset) goes
+    to Django's loader, which answers or refuses it as before.
+    """
+
+    timezone = datetime.UTC
+
+    def load(self, data):
+        try:
+            value = datetime.datetime.fromisoformat(str(data, "ascii"))
+        except ValueError:
+            return super().load(data)
+        if value.tzinfo is not datetime.UTC:
+            return super().load(data)
+        return value
+
+
+@functools.lru_cache
+def _with_utc_timestamps(adapters: adapt.AdaptersMap) -> adapt.AdaptersMap:
+    """Django's adapters for the connection, with ``UtcTimestamptzLoader`` for ``timestamptz``."""
+    adapters = adapt.AdaptersMap(adapters)
+    adapters.register_loader("timestamptz", UtcTimestamptzLoader)
+    return adapters
 
 
 class PreparedCursor(base.ServerBindingCursor):
@@ -71,6 +111,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
         # instead: its client-side cursors, Django's, never prepare anything.
         if params.get("prepare_threshold") is None:
             params["prepare_threshold"] = 5
+        # Django's create_cursor() registers its own loader on any cursor whose
+        # connection's loader has another ``timezone``; this one's is UTC.
+        if self.timezone is datetime.UTC and "context" in params:
+            params["context"] = _with_utc_timestamps(params["context"])
         return params
 
     def prepared_cursor(self):

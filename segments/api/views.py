@@ -4,7 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from contacts.api.serializers import ContactSerializer
-from contacts_project.api.viewsets import AccountScopedViewSet, RetrieveMixin
+from contacts_project.api.viewsets import AccountScopedViewSet, RetrieveMixin, representer
 from segments.api.serializers import (
     SegmentDetailSerializer,
     SegmentPreviewResultSerializer,
@@ -41,7 +41,7 @@ class SegmentViewSet(mixins.ListModelMixin, RetrieveMixin, AccountScopedViewSet)
 
     def detail_data(self, segment) -> dict:
         segment.contact_count = segment_count(account=self.account, rules=segment.rules)
-        return SegmentDetailSerializer(segment).data
+        return representer(SegmentDetailSerializer).to_representation(segment)
 
     def _detail(self, segment, status_code=status.HTTP_200_OK):
         return Response(self.detail_data(segment), status=status_code)

@@ -50,11 +50,9 @@ class FilterSet(filters.FilterSet):
             self.filters[name] = filter_
 
     def get_form_class(self):
-        try:
-            return self._form_classes[type(self)]
-        except KeyError:
-            form_class = self._form_classes[type(self)] = super().get_form_class()
-            return form_class
+        if type(self) not in self._form_classes:
+            self._form_classes[type(self)] = super().get_form_class()
+        return self._form_classes[type(self)]
 
 
 class Rfc3339DateTimeField(forms.Field):

@@ -9,6 +9,8 @@ import re
 from datetime import datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from contacts_project.testing import assert_error, assert_invalid
 
@@ -314,9 +316,6 @@ def test_update_to_an_email_already_used_is_409_and_changes_nothing(api):
 @pytest.mark.django_db(transaction=True)  # so the update's own atomic block is a transaction, not a savepoint
 def test_only_a_changed_phone_or_email_is_written_in_a_savepoint(api):
     """The savepoint is what lets a unique violation become a 409; other changes cannot violate one."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     contact = created(api, phone="+14155552671", email="ada@example.com")
 
     def savepoints(**fields) -> int:

@@ -19,7 +19,6 @@ from django.shortcuts import get_object_or_404
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
@@ -28,6 +27,7 @@ from contacts_project.api.idempotency import IdempotentPostMixin
 from contacts_project.api.negotiation import PLAIN_ACCEPTS, ContentNegotiation
 from contacts_project.api.parsers import NUL_MESSAGE
 from contacts_project.api.ratelimit import ApiKeyRateThrottle, count_api_request
+from contacts_project.api.renderers import JSONRenderer
 
 
 class AccountScopedViewSet(IdempotentPostMixin, viewsets.GenericViewSet):
@@ -206,7 +206,7 @@ class PlainRead:
     the request nearly every client sends (GET, no query string, an ``Accept``
     of JSON or anything) this answers the same thing with the same parts:
     the viewset's authentication, its tenancy-scoped ``DetailLookup``, the
-    rate limit's ``count_api_request``, its ``detail_data()`` and DRF's JSON
+    rate limit's ``count_api_request``, its ``detail_data()`` and the API's JSON
     renderer, with the header DRF's ``finalize_response`` adds.
 
     It answers only success. Whatever else may happen (no key or a bad one,

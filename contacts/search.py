@@ -93,7 +93,37 @@ def fold(text: str) -> str:
 
 
 def _words(text: str) -> list[str]:
-    return _WORD.findall(fold(text))
+    return _split(fold(text))
+
+
+def _split(folded: str) -> list[str]:
+    """The words of folded text: runs of letters and digits, with the marks ``fold()`` keeps.
+
+    Vowel signs of Indic scripts, Thai and others are combining marks that
+    NFKD does not separate from their letters and ``fold()`` keeps (dropping
+    them would turn पिता and पता into one word); to ``\\w`` they are not word
+    characters, and ``_WORD`` cut पटेल into "पट" and "ल". Every such name then
+    stored one- and two-letter lexemes shared by thousands of contacts, which
+    a search for the whole name had to intersect (a full-name search's GIN
+    scan read the posting lists of "प", "ल", "क"…).
+    """
+    if folded.isascii():
+        return _WORD.findall(folded)
+    words, start = [], None
+    for index, char in enumerate(folded):
+        if char.isalnum() or unicodedata.category(char)[0] == "M":
+            if start is None:
+                start = index
+        elif start is not None:
+            words.append(folded[start:index])
+            start = None
+    if start is not None:
+        words.append(folded[start:])
+    return words
+
+
+def _is_one_word(folded: str) -> bool:
+    return _WORD.fullmatch(folded) is not None if folded.isascii() else _split(folded) == [folded]
 
 
 def _quote(lexeme: str) -> str:
@@ -151,10 +181,10 @@ def contact_lexemes(*, first_name: str, last_name: str, email: str | None) -> li
         # fold() without its cache, which emails (each one different) would only churn.
         folded = email.lower() if email.isascii() else fold(email)
         local, _, domain = folded.partition("@")
-        for word in _WORD.findall(folded):
+        for word in _split(folded):
             _word_lexemes(word, lexemes)
         # A one-word local part or domain is already one of the words.
-        lexemes += [MARK + part for part in (folded, local, domain) if part and not _WORD.fullmatch(part)]
+        lexemes += [MARK + part for part in (folded, local, domain) if part and not _is_one_word(part)]
     # Order kept for readability of the stored vector; duplicates dropped.
     return [lexeme for lexeme in dict.fromkeys(lexemes) if lexeme]
 
@@ -177,6 +207,48 @@ def search_columns(*, account_id: str, phone, email: str | None, first_name: str
         "phone_digits": phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:],
         "phone_national": phonenumbers.national_significant_number(number),
     }
+
+
+_REWRITE_BATCH = 20_000
+_REWRITE_CANDIDATES = """
+SELECT id, account_id, email, first_name, last_name
+  FROM contacts_contact
+ WHERE id > %s AND ({condition})
+ ORDER BY id
+ LIMIT %s
+"""
+_REWRITE = """
+UPDATE contacts_contact AS c
+   SET search_vector = rewritten.vector::tsvector
+  FROM unnest(%s::text[], %s::text[]) AS rewritten (id, vector)
+ WHERE c.id = rewritten.id AND c.search_vector IS DISTINCT FROM rewritten.vector::tsvector
+"""
+
+
+def rewrite_search_vectors(connection, condition: str) -> None:
+    """Write ``search_vector()`` into the vectors of the contacts matching ``condition`` (SQL), for migrations.
+
+    A batch of contacts per statement (keyset on the primary key), each
+    committed on its own when the caller is not in a transaction, so a table
+    of millions is never rewritten in one transaction and a run that stops
+    half-way starts over cheaply: a vector already as this module writes it
+    is left alone.
+    """
+    last = ""
+    candidates = _REWRITE_CANDIDATES.format(condition=condition)
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(candidates, [last, _REWRITE_BATCH])
+            rows = cursor.fetchall()
+        if not rows:
+            return
+        vectors = [
+            search_vector(account_id=account_id, email=email, first_name=first_name, last_name=last_name)
+            for _, account_id, email, first_name, last_name in rows
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(_REWRITE, [[row[0] for row in rows], vectors])
+        last = rows[-1][0]
 
 
 class LexemeQuery(SearchQuery):

@@ -22,40 +22,11 @@ this one against today's code.
 
 from django.db import migrations
 
-from contacts.search import search_vector
-
-BATCH = 20_000
-_CANDIDATES = """
-SELECT id, account_id, email, first_name, last_name
-  FROM contacts_contact
- WHERE id > %s AND (first_name ~ '[^A-Za-z0-9 ]' OR last_name ~ '[^A-Za-z0-9 ]')
- ORDER BY id
- LIMIT %s
-"""
-_REWRITE = """
-UPDATE contacts_contact AS c
-   SET search_vector = rewritten.vector::tsvector
-  FROM unnest(%s::text[], %s::text[]) AS rewritten (id, vector)
- WHERE c.id = rewritten.id AND c.search_vector IS DISTINCT FROM rewritten.vector::tsvector
-"""
+from contacts.search import rewrite_search_vectors
 
 
 def join_name_words(apps, schema_editor):
-    connection = schema_editor.connection
-    last = ""
-    while True:
-        with connection.cursor() as cursor:
-            cursor.execute(_CANDIDATES, [last, BATCH])
-            rows = cursor.fetchall()
-        if not rows:
-            return
-        vectors = [
-            search_vector(account_id=account_id, email=email, first_name=first_name, last_name=last_name)
-            for _, account_id, email, first_name, last_name in rows
-        ]
-        with connection.cursor() as cursor:
-            cursor.execute(_REWRITE, [[row[0] for row in rows], vectors])
-        last = rows[-1][0]
+    rewrite_search_vectors(schema_editor.connection, "first_name ~ '[^A-Za-z0-9 ]' OR last_name ~ '[^A-Za-z0-9 ]'")
 
 
 class Migration(migrations.Migration):

@@ -184,6 +184,35 @@ def test_email_local_part_domain_and_whole_address_match(api, make_contact, quer
     assert _search(api, query) == {wanted.id}
 
 
+@pytest.mark.parametrize(
+    ("name", "lexemes"),
+    [
+        ("पटेल", ["पटेल"]),  # the vowel sign "े" is part of the word
+        ("प्रियंका", ["परियंका"]),  # the virama is dropped as accents are, the other marks stay
+        ("सिंह", ["सिंह"]),
+        ("ชัยวัฒน์", ["ชัยวัฒน์"]),  # Thai vowel and tone marks
+        ("Nguyễn", ["nguyen"]),  # accents still go
+    ],
+)
+def test_a_word_keeps_the_combining_marks_fold_keeps(name, lexemes):
+    assert contact_lexemes(first_name=name, last_name="", email=None) == lexemes
+
+
+def test_names_with_vowel_signs_are_found_by_prefix_and_whole_and_not_by_their_letters_alone(api, make_contact):
+    patel = make_contact(email="one@example.in", first_name="Priyanka", last_name="पटेल")
+    sharma = make_contact(email="two@example.in", first_name="प्रियंका", last_name="शर्मा")
+    pal = make_contact(email="three@example.in", first_name="Priyanka", last_name="पल")
+
+    assert parse_terms("Priyanka पटेल") == [("words", "( 'priyanka':* )"), ("words", "( 'पटेल':* )")]
+    assert _search(api, "Priyanka पटेल") == {patel.id}
+    assert _search(api, "पटे") == {patel.id}
+    assert _search(api, "प्रियंका शर्मा") == {sharma.id}
+    assert _search(api, "प्रियं") == {sharma.id}
+    # "ल" was a word of पटेल when marks cut words: now only a name starting with it matches.
+    assert _search(api, "ल") == set()
+    assert _search(api, "पल") == {pal.id}
+
+
 def test_only_a_term_with_a_separator_looks_behind_the_whole_mark():
     # A word-only prefix would otherwise walk every stored address that starts with it.
     assert parse_terms("grace") == [("words", "( 'grace':* )")]
@@ -197,6 +226,7 @@ def test_the_migrations_write_what_search_columns_now_writes(make_contact):
 
     migration = import_module("contacts.migrations.0006_search_tags_and_mark")
     joining = import_module("contacts.migrations.0008_search_joined_name_words")
+    marks = import_module("contacts.migrations.0009_search_words_keep_marks")
     contacts = [
         make_contact(email="grace.hopper@navy.example", first_name="Grace"),
         make_contact(email="o'brien@example.ie", first_name="R2D2", last_name="O'Brien"),
@@ -205,6 +235,11 @@ def test_the_migrations_write_what_search_columns_now_writes(make_contact):
         make_contact(email="ada+news@x.example"),
         make_contact(phone="+14155552671", first_name="Ada"),
         make_contact(phone="+14155552672"),
+    ]
+    # Words that were cut at their vowel signs (0009).
+    with_marks = [
+        make_contact(email="priya@example.in", first_name="प्रियंका", last_name="पटेल"),
+        make_contact(email="priya@उदाहरण.भारत", first_name="Priya"),
     ]
 
     def old_lexemes(contact):  # as contact_lexemes wrote them before the mark
@@ -216,7 +251,7 @@ def test_the_migrations_write_what_search_columns_now_writes(make_contact):
         return list(dict.fromkeys(lexemes)) or None
 
     with connection.cursor() as cursor:
-        for contact in contacts:
+        for contact in contacts + with_marks:
             cursor.execute(
                 "UPDATE contacts_contact SET search_vector = array_to_tsvector(%s) WHERE id = %s",
                 [old_lexemes(contact), contact.id],
@@ -227,7 +262,8 @@ def test_the_migrations_write_what_search_columns_now_writes(make_contact):
         migration.tag_and_mark(None, editor)  # a second run changes nothing
         joining.join_name_words(None, editor)
         joining.join_name_words(None, editor)
-        for contact in contacts:
+        marks.keep_marks_in_words(None, editor)
+        for contact in contacts + with_marks:
             now = search_columns(
                 account_id=contact.account_id,
                 phone=None,
@@ -243,6 +279,7 @@ def test_the_migrations_write_what_search_columns_now_writes(make_contact):
             same, stored = cursor.fetchone()
             assert same is True, (stored, now)
 
+        # Backwards, 0006 gives back what it found, plus what 0008 added (0009 changes words, not adds them).
         migration.untag_and_unmark(None, editor)
         for contact in contacts:
             before = old_lexemes(contact)
@@ -720,4 +757,32 @@ def test_phone_search_columns_keep_finer_statistics():
         ("contacts_contact", "phone_digits"): 1000,
         ("contacts_contact", "phone_national"): 1000,
         ("contact_phone_reversed", "reverse"): 1000,
+    }
+
+
+def test_the_marks_migration_rewrites_the_vectors_words_cut_at_marks(make_contact):
+    from importlib import import_module
+
+    marks = import_module("contacts.migrations.0009_search_words_keep_marks")
+    hindi = make_contact(email="priya@example.in", first_name="प्रियंका", last_name="पटेल")
+    latin = make_contact(email="ada@example.com", first_name="Ada")
+    tag = account_tag(hindi.account_id)
+    cut = [tag + lexeme for lexeme in ("पर", "य", "क", "परयक", "पट", "ल", "पटल", "priya", "example", "in")]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE contacts_contact SET search_vector = array_to_tsvector(%s) WHERE id = %s", [cut, hindi.id]
+        )
+        cursor.execute("SELECT xmin FROM contacts_contact WHERE id = %s", [latin.id])
+        untouched = cursor.fetchone()[0]
+
+        marks.keep_marks_in_words(None, SimpleNamespace(connection=connection))
+
+        cursor.execute("SELECT tsvector_to_array(search_vector) FROM contacts_contact WHERE id = %s", [hindi.id])
+        stored = set(cursor.fetchone()[0])
+        cursor.execute("SELECT xmin FROM contacts_contact WHERE id = %s", [latin.id])
+        assert cursor.fetchone()[0] == untouched  # an ASCII-only contact is left alone
+    assert {tag + "परियंका", tag + "पटेल"} <= stored
+    assert not {tag + "य", tag + "ल", tag + "पट"} & stored
+    assert stored == {
+        tag + lexeme for lexeme in contact_lexemes(first_name="प्रियंका", last_name="पटेल", email="priya@example.in")
     }

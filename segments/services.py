@@ -25,9 +25,7 @@ def segment_contacts(*, account: Account, rules: dict):
 def segment_count(*, account: Account, rules: dict) -> int:
     """How many of the account's contacts match ``rules`` now: exact, one COUNT."""
     sql, params = _count_sql(account.pk, json.dumps(rules, sort_keys=True))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
+    return connection.fetch_all(sql, params)[0][0]
 
 
 @functools.lru_cache(maxsize=1024)

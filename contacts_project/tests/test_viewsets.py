@@ -3,6 +3,7 @@
 import pytest
 from django.db import ProgrammingError, connection, transaction
 from django.db.models import Value
+from django.test.utils import CaptureQueriesContext
 
 from contacts.api.serializers import ContactSerializer
 from contacts.api.views import ContactViewSet
@@ -111,7 +112,7 @@ def test_unobserved_lookups_share_one_kept_cursor(api, make_contact, hot_api_key
     kept = []
     for contact in contacts:
         assert api.get(f"/v1/contacts/{contact.id}").json()["id"] == contact.id
-        kept.append(connection._kept_cursor)
+        kept.append(connection._kept_cursors[True])
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ['%"contacts_contact"%'])
         (prepared,) = cursor.fetchone()
@@ -122,16 +123,34 @@ def test_unobserved_lookups_share_one_kept_cursor(api, make_contact, hot_api_key
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_replaced_connection_gets_a_new_kept_cursor():
-    assert connection.fetch_prepared("SELECT %s::text", ["before"]) == [("before",)]
-    kept = connection._kept_cursor
+@pytest.mark.parametrize("prepared", [True, False])
+def test_a_replaced_connection_gets_a_new_kept_cursor(prepared):
+    fetch = connection.fetch_prepared if prepared else connection.fetch_all
+    assert fetch("SELECT %s::text", ["before"]) == [("before",)]
+    kept = connection._kept_cursors[prepared]
 
     # Closed here; in production by a database restart or CONN_MAX_AGE.
     connection.close()
 
-    assert connection.fetch_prepared("SELECT %s::text", ["after"]) == [("after",)]
-    assert connection._kept_cursor is not kept
-    assert connection._kept_cursor.connection is connection.connection
+    assert fetch("SELECT %s::text", ["after"]) == [("after",)]
+    assert connection._kept_cursors[prepared] is not kept
+    assert connection._kept_cursors[prepared].connection is connection.connection
+
+
+def test_fetch_all_binds_as_cursor_binds_and_prepares_nothing(db):
+    statement = "SELECT %s::text, %s::int -- fetch_all"
+    rows = [connection.fetch_all(statement, ["it's", number]) for number in range(6)]
+    kept = connection._kept_cursors[False]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%fetch_all%"])
+        (prepared,) = cursor.fetchone()
+
+    assert rows == [[("it's", number)] for number in range(6)]
+    assert kept.connection is connection.connection
+    assert prepared == 0  # six runs: past psycopg's prepare threshold, yet planned each time
+    with CaptureQueriesContext(connection) as queries:
+        assert connection.fetch_all(statement, ["seen", 7]) == [("seen", 7)]
+    assert [query["sql"] for query in queries.captured_queries] == ["SELECT 'seen'::text, 7::int -- fetch_all"]
 
 
 def test_unobserved_lookup_errors_are_djangos_database_errors(db):

@@ -105,7 +105,7 @@ def _split(folded: str) -> list[str]:
     characters, and ``_WORD`` cut पटेल into "पट" and "ल". Every such name then
     stored one- and two-letter lexemes shared by thousands of contacts, which
     a search for the whole name had to intersect (a full-name search's GIN
-    scan read the posting lists of "प", "ल", "क"…).
+    scan read the posting lists of "ल", "य", "क"…).
     """
     if folded.isascii():
         return _WORD.findall(folded)

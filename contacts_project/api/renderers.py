@@ -11,7 +11,9 @@ them in its own form (``+00:00``, not DRF's ``Z``).
 
 Anything orjson refuses (an integer beyond 64 bits, which metadata may hold)
 and any request for indented output goes to DRF's renderer, which answers as
-it always did.
+it always did. One difference is left: a float NaN or infinity, which DRF
+refuses and orjson writes as null; no response holds one, since stored JSON
+cannot (PostgreSQL's jsonb has no such numbers) and no field computes one.
 """
 
 import orjson

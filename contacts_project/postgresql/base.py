@@ -160,8 +160,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         with self.wrap_database_errors:
             cursor = self._kept_cursors.get(prepared)
             if cursor is None or cursor.connection is not self.connection or cursor.closed:
+                # create_cursor(): the cursor cursor() would wrap, time zone loader included.
                 cursor = self._kept_cursors[prepared] = (
-                    PreparedCursor(self.connection) if prepared else self.connection.cursor()
+                    PreparedCursor(self.connection) if prepared else self.create_cursor()
                 )
             cursor.execute(sql, params)
             return cursor.fetchall()

@@ -99,6 +99,29 @@ class Contact(AccountOwned):
         return statuses(self.preferences)
 
 
+class SearchWord(models.Model):
+    """A word lexeme some contact's ``search_vector`` holds, its account tag first: the search's vocabulary.
+
+    A prefix term with a few completions here is asked as those words,
+    exactly (contacts/search.py). Triggers on ``contacts_contact`` (migration
+    0010) add the words of every written vector in the writing transaction,
+    so every word a visible contact holds is here. Words are never taken
+    out: one no contact holds any more only costs a search an alternative
+    that matches nothing. No uniqueness: a unique index would make two
+    transactions adding the same new word wait for each other (the import's
+    writers, which commit in file order, would wait forever); a race adds
+    the word twice, which the lookup's ``DISTINCT`` hides.
+    """
+
+    lexeme = models.TextField(db_collation="C")
+
+    class Meta:
+        indexes = [models.Index(fields=["lexeme"], name="search_word_lexeme")]
+
+    def __str__(self):
+        return self.lexeme
+
+
 class SuppressionEntry(AccountOwned):
     """A channel opt-out kept after its contact was deleted: a keyed hash of a phone or email, never the value."""
 

@@ -1,18 +1,32 @@
 """Search and filters of ``GET /v1/contacts`` (API.md §4)."""
 
 import datetime
+import importlib
+import io
 import random
 import re
 from types import SimpleNamespace
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 
+from contacts import search
 from contacts.api.filters import ContactFilter
-from contacts.models import Contact
-from contacts.search import _WORD, account_tag, contact_lexemes, fold, parse_terms, search_columns
+from contacts.models import Contact, SearchWord
+from contacts.search import (
+    _WORD,
+    MARK,
+    LexemeQuery,
+    account_tag,
+    contact_lexemes,
+    fold,
+    parse_terms,
+    search_columns,
+)
 
 T0 = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
+TAG_LENGTH = len(account_tag("acc_1"))
 
 
 def _search(api, text, **params):
@@ -294,10 +308,11 @@ def test_the_migrations_write_what_search_columns_now_writes(make_contact):
             assert cursor.fetchone()[0] is True, contact
 
 
-def test_a_search_asks_the_index_for_its_accounts_tags_only(account):
+def test_a_search_asks_the_index_for_its_accounts_tags_only(account, make_contact):
     mine = account_tag(account.pk)
+    make_contact(first_name="Ada", email="ada@example.com")
     one = str(Contact.objects.for_account(account).search("ada 2671", accounts=[account]).query)
-    assert f"'{mine}ada':*" in one
+    assert f"'{mine}ada'" in one
     assert f"'{mine}2671':*" in one
     assert one.count("'#") == 2
 
@@ -637,6 +652,164 @@ def test_invalid_filter_with_search_is_still_400(api, make_contact):
 
     assert response.status_code == 400
     assert sorted(_error_attrs(response)) == ["country", "created_after"]
+
+
+# --- the vocabulary of words ------------------------------------------------------------
+
+
+def _stored_words() -> set[str]:
+    """Every lexeme of the stored vectors that is not behind the mark."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT lexeme FROM contacts_contact, unnest(search_vector)")
+        return {lexeme for (lexeme,) in cursor.fetchall() if lexeme[TAG_LENGTH] != MARK}
+
+
+def _vocabulary() -> set[str]:
+    return set(SearchWord.objects.values_list("lexeme", flat=True))
+
+
+def test_every_write_puts_its_words_in_the_vocabulary_and_none_behind_the_mark(
+    api, account, other_account, make_contact, tmp_path
+):
+    make_contact(first_name="Ada", last_name="Lovelace", email="ada.byron@example.com")
+    created = api.post("/v1/contacts", {"first_name": "Grace", "email": "grace7@navy.example"}, format="json")
+    assert created.status_code == 201
+    renamed = api.patch(f"/v1/contacts/{created.json()['id']}", {"last_name": "Hopper"}, format="json")
+    assert renamed.status_code == 200
+    path = tmp_path / "contacts.csv"
+    path.write_text("email,first_name,last_name\nalan@example.com,Alan,Turing\nedsger@example.com,Edsger,Dijkstra\n")
+    call_command("import_contacts", str(path), account="Acme", workers=1, stdout=io.StringIO())
+    make_contact(account=other_account, first_name="Ken", email="ken@example.com")
+
+    words = _vocabulary()
+
+    assert words == _stored_words()
+    mine, theirs = account_tag(account.pk), account_tag(other_account.pk)
+    assert {mine + word for word in ("ada", "byron", "grace", "hopper", "navy", "alan", "dijkstra")} <= words
+    assert {theirs + "ken", theirs + "example"} <= words
+    assert not any(word[TAG_LENGTH] == MARK for word in words)
+
+
+def test_the_vocabulary_keeps_words_no_contact_holds_any_more_and_adds_none_twice(api, make_contact):
+    contact = make_contact(first_name="Ada", last_name="Lovelace", phone="+14155552601")
+    assert api.patch(f"/v1/contacts/{contact.id}", {"first_name": "Grace"}, format="json").status_code == 200
+    assert api.patch(f"/v1/contacts/{contact.id}", {"tags": ["vip"]}, format="json").status_code == 200
+    make_contact(first_name="Ada", last_name="Byron", phone="+14155552602")
+
+    tag = account_tag(contact.account_id)
+    rows = list(SearchWord.objects.values_list("lexeme", flat=True))
+    assert sorted(rows) == sorted({tag + word for word in ("ada", "lovelace", "grace", "byron")})
+
+
+def test_the_migration_fills_the_vocabulary_from_the_stored_vectors(make_contact):
+    make_contact(first_name="Ada", last_name="Lovelace", email="ada@example.com")
+    make_contact(first_name="Ada", last_name="Byron", phone="+14155552671")
+    expected = _vocabulary()
+    SearchWord.objects.all().delete()
+
+    backfill = importlib.import_module("contacts.migrations.0010_search_words").BACKFILL
+    with connection.cursor() as cursor:
+        cursor.execute(backfill)
+        cursor.execute(backfill)  # words already there are not added again
+
+    assert sorted(SearchWord.objects.values_list("lexeme", flat=True)) == sorted(expected)
+    assert expected == _stored_words()
+
+
+def test_a_prefix_with_few_completions_is_asked_as_them_exactly(account, make_contact):
+    tag = account_tag(account.pk)
+    james = make_contact(first_name="James", last_name="Williams", phone="+14155552603")
+    jameson = make_contact(first_name="Jameson", last_name="Williamson", phone="+14155552604")
+    make_contact(first_name="Jamal", last_name="Wilson", phone="+14155552605")
+
+    queryset = Contact.objects.for_account(account).search("James Williams", accounts=[account])
+
+    sql = str(queryset.query)
+    assert f"( '{tag}james' | '{tag}jameson' )" in sql
+    assert f"( '{tag}williams' | '{tag}williamson' )" in sql
+    assert ":*" not in sql
+    assert set(queryset.values_list("pk", flat=True)) == {james.pk, jameson.pk}
+
+
+def test_a_prefix_with_many_completions_stays_a_prefix(account, make_contact, monkeypatch):
+    monkeypatch.setattr(search, "MAX_COMPLETIONS", 2)
+    tag = account_tag(account.pk)
+    for index, first_name in enumerate(["Alan", "Alice", "Alma"]):
+        make_contact(first_name=first_name, last_name="Lovelace", phone=f"+141555526{index}0")
+    contacts = Contact.objects.for_account(account)
+
+    three = str(contacts.search("al lovelace", accounts=[account]).query)
+    two = str(contacts.search("ali lovelace", accounts=[account]).query)
+
+    assert f"'{tag}al':*" in three
+    assert f"'{tag}alice'" in two
+    assert f"'{tag}alice':*" not in two
+    assert contacts.search("al lovelace", accounts=[account]).count() == 3
+
+
+def test_a_lone_prefix_is_asked_as_a_prefix_without_a_look_at_the_vocabulary(
+    account, make_contact, django_assert_num_queries
+):
+    make_contact(first_name="James", phone="+14155552671")
+    contacts = Contact.objects.for_account(account)
+
+    with django_assert_num_queries(1):
+        assert contacts.search("jam", accounts=[account]).count() == 1
+    with django_assert_num_queries(2):
+        assert contacts.search("jam 2671", accounts=[account]).count() == 1
+
+
+def test_a_prefix_nothing_completes_matches_nothing(api, make_contact):
+    make_contact(first_name="Ada", last_name="Lovelace", phone="+14155552606")
+
+    assert _search(api, "zed") == set()
+    assert _search(api, "ada zed") == set()
+    assert _search(api, "ada") != set()
+
+
+def test_a_search_across_accounts_asks_every_tag_by_prefix(account, other_account, make_contact):
+    make_contact(first_name="Ada", phone="+14155552607")
+    make_contact(account=other_account, first_name="Ada", phone="+14155552608")
+    first, second = sorted(account_tag(item.pk) for item in (account, other_account))
+
+    sql = str(Contact.objects.search("ada", accounts=[account, other_account]).query)
+
+    assert f"( '{first}ada':* | '{second}ada':* )" in sql
+
+
+def test_completed_words_find_what_the_prefixes_find(account, make_contact):
+    rng = random.Random(7)
+    stems = ["jam", "will", "ann", "o'br", "jean-l", "müll", "дим", "ada.lo", "x"]
+    for index in range(60):
+        first = rng.choice(stems) + rng.choice(["", "es", "ie", "son", "a", "ov"])
+        last = rng.choice(stems) + rng.choice(["", "iams", "er", "ace", "ien", "uc"])
+        make_contact(first_name=first, last_name=last, email=f"c{index}@example.com")
+    contacts = Contact.objects.for_account(account)
+    tag = account_tag(account.pk)
+    searches = [
+        *stems,
+        "jam will",
+        "james williams",
+        "jamie o'brien",
+        "Jean-Luc",
+        "jea mull",
+        "димov",
+        "ada.lo",
+        "ada.lovelace",
+        "x xuc",
+        "example",
+        "jam 9",
+    ]
+
+    completed = 0
+    for text in searches:
+        by_prefix = contacts
+        for _, tsquery in parse_terms(text, (tag,)):
+            by_prefix = by_prefix.filter(search_vector=LexemeQuery(tsquery))
+        searched = contacts.search(text, accounts=[account])
+        assert set(searched) == set(by_prefix), text
+        completed += str(searched.query) != str(by_prefix.query)
+    assert completed >= len(searches) // 2
 
 
 # --- query plans -------------------------------------------------------------------

@@ -66,7 +66,7 @@ from functools import lru_cache
 
 import phonenumbers
 from django.contrib.postgres.search import SearchQuery
-from django.db import connections
+from django.db import connection, connections, transaction
 from django.db.models import Q
 from django.db.models.functions import Reverse
 
@@ -265,6 +265,42 @@ def rewrite_search_vectors(connection, condition: str) -> None:
         with connection.cursor() as cursor:
             cursor.execute(_REWRITE, [[row[0] for row in rows], vectors])
         last = rows[-1][0]
+
+
+# Each batch holds writers of contacts back while it looks its words up (~0.4 ms a word on 2M contacts).
+_PURGE_BATCH = 200
+_HELD_BY_NO_CONTACT = """
+SELECT word.id
+  FROM unnest(%s::bigint[], %s::tsquery[]) AS word (id, query)
+ WHERE NOT EXISTS (SELECT FROM contacts_contact AS contact WHERE contact.search_vector @@ word.query)
+"""
+
+
+def purge_unused_search_words(*, batch_size: int = _PURGE_BATCH) -> int:
+    """Delete the vocabulary's words no contact holds any more (deleted or renamed contacts'); how many.
+
+    Searches never need it: such a word only adds an alternative that
+    matches nothing. It keeps the names of deleted contacts from outliving
+    them. A batch of words at a time, each in a transaction that first
+    takes a SHARE lock on the contacts (writers wait, readers do not): a
+    contact being written with a word the batch found unused would
+    otherwise commit after the word was deleted, and be missed by searches.
+    """
+    from contacts.models import SearchWord
+
+    purged, last = 0, ""
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("LOCK TABLE contacts_contact IN SHARE MODE")
+            batch = list(
+                SearchWord.objects.filter(lexeme__gt=last).order_by("lexeme").values_list("id", "lexeme")[:batch_size]
+            )
+            if not batch:
+                return purged
+            cursor.execute(_HELD_BY_NO_CONTACT, [[id for id, _ in batch], [_quote(lexeme) for _, lexeme in batch]])
+            unused = [id for (id,) in cursor.fetchall()]
+            purged += SearchWord.objects.filter(id__in=unused).delete()[0]
+        last = batch[-1][1]
 
 
 class LexemeQuery(SearchQuery):

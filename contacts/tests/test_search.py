@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from contacts import search
 from contacts.api.filters import ContactFilter
@@ -699,6 +700,30 @@ def test_the_vocabulary_keeps_words_no_contact_holds_any_more_and_adds_none_twic
     tag = account_tag(contact.account_id)
     rows = list(SearchWord.objects.values_list("lexeme", flat=True))
     assert sorted(rows) == sorted({tag + word for word in ("ada", "lovelace", "grace", "byron")})
+
+
+def test_the_purge_deletes_the_words_no_contact_holds_any_more(api, account, make_contact):
+    tag = account_tag(account.pk)
+    ada = make_contact(first_name="Ada", last_name="Lovelace", phone="+14155552601")
+    grace = make_contact(first_name="Grace", last_name="Lovelace", phone="+14155552602")
+    odd = make_contact(first_name="O'Hara", last_name="Back\\slash", phone="+14155552603")
+    assert api.patch(f"/v1/contacts/{grace.id}", {"first_name": "Edsger"}, format="json").status_code == 200
+    assert api.delete(f"/v1/contacts/{ada.id}").status_code == 204
+    assert api.delete(f"/v1/contacts/{odd.id}").status_code == 204
+    before = _vocabulary()
+    out = io.StringIO()
+
+    with CaptureQueriesContext(connection) as captured:
+        purged = search.purge_unused_search_words(batch_size=2)
+    call_command("purge_expired", stdout=out)
+
+    assert purged == 8
+    gone = ("ada", "grace", "o", "hara", "ohara", "back", "slash", "backslash")
+    assert before - _vocabulary() == {tag + word for word in gone}
+    assert _vocabulary() == _stored_words() == {tag + "edsger", tag + "lovelace"}
+    # 10 words, 2 a batch, and the look that finds no more.
+    assert sum("LOCK TABLE contacts_contact IN SHARE MODE" in query["sql"] for query in captured) == 6
+    assert "and 0 unused search word(s)." in out.getvalue()
 
 
 def test_the_migration_fills_the_vocabulary_from_the_stored_vectors(make_contact):

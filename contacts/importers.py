@@ -50,6 +50,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import orjson
 import psycopg
 from django.db import IntegrityError, OperationalError, connection, transaction
 from rest_framework.exceptions import ParseError, ValidationError
@@ -338,7 +339,7 @@ def _precompute(row: Row, account_id: str) -> None:
     if metadata is not None and None not in metadata.values():
         # What a contact without metadata stores, and cheaper to carry and
         # compare as text than as a nested object.
-        row.metadata_text = _JSON.encode(fields.pop("metadata"))
+        row.metadata_text = _json_text(fields.pop("metadata"))
 
 
 def _chunks(records: Iterable, size: int) -> Iterator[list]:
@@ -836,7 +837,19 @@ class _JsonText:
 
 
 def _json_object(value: dict) -> str:
-    return _JSON.encode(value) if value else "{}"
+    return _json_text(value) if value else "{}"
+
+
+def _json_text(value) -> str:
+    """JSON text of ``value`` for a jsonb column: orjson's (a tenth of json's time), json's past 64-bit integers.
+
+    Only a float's notation can differ (``1e-05`` is ``0.00001``), which
+    PostgreSQL reads as the same number: jsonb stores the value, not the text.
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return _JSON.encode(value)
 
 
 def _preferences_text(preferences: dict) -> str:

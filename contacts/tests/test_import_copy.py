@@ -33,7 +33,7 @@ OBJECTS = [
     {"quote": 'say "hi"', "backslash": "a\\b", "escapes": "\n\t\r\b\f\u001f\u007f", "slash": "a/b"},
     {"unicode": "Zoë 日本語 🙂", "Ключ": "значение", "\u2028": "\u2029"},
     {"int": 2**70, "negative": -5, "float": 1.5, "small": 1e-7, "large": 1e300, "zero": -0.0, "exp": 12.0, "e5": 1e-05},
-    {"tiny": 1e-05, "tinier": 2.5e-06, "big": 1e16},  # orjson writes 0.00001 and 0.0000025
+    {"tiny": 1e-05, "tinier": 2.5e-06, "big": 1e16},  # orjson writes 0.00001 and 2.5e-6
     {"nested": [[[{"a": [1, {"b": None}]}]]], "empty": {}, "empty_list": []},
     {"\\u0041": "not an escape, a backslash and five characters"},
 ]

@@ -19,31 +19,35 @@ both are committed, so no contact is written between them unseen.
 
 from django.db import migrations, models
 
-# Lexemes start with the account tag ("#" and 3 hex digits); a marked one has the mark (" ") after it.
-WORDS_OF = """
+
+def add_words(lexemes: str) -> str:
+    """An INSERT of the word lexemes of ``lexemes`` (a FROM item) that the vocabulary lacks.
+
+    Lexemes start with the account tag ("#" and 3 hex digits); a marked one
+    has the mark (" ") after it.
+    """
+    return f"""INSERT INTO contacts_searchword (lexeme)
 SELECT DISTINCT word.lexeme
-  FROM {words} AS word
+  FROM {lexemes} AS word
  WHERE substr(word.lexeme, 5, 1) <> ' '
-   AND NOT EXISTS (SELECT FROM contacts_searchword AS known WHERE known.lexeme = word.lexeme)
+   AND NOT EXISTS (SELECT FROM contacts_searchword AS known WHERE known.lexeme = word.lexeme)"""
+
+
+def trigger_function(name: str, lexemes: str) -> str:
+    return f"""
+CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+{add_words(lexemes)};
+RETURN NULL;
+END
+$$;
 """
 
-TRIGGERS = f"""
-CREATE FUNCTION contacts_add_search_words() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO contacts_searchword (lexeme)
-    {WORDS_OF.format(words="written AS contact, unnest(contact.search_vector)")};
-    RETURN NULL;
-END
-$$;
 
-CREATE FUNCTION contacts_add_search_words_of_row() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO contacts_searchword (lexeme)
-    {WORDS_OF.format(words="unnest(NEW.search_vector)")};
-    RETURN NULL;
-END
-$$;
-
+TRIGGERS = (
+    trigger_function("contacts_add_search_words", "written AS contact, unnest(contact.search_vector)")
+    + trigger_function("contacts_add_search_words_of_row", "unnest(NEW.search_vector)")
+    + """
 CREATE TRIGGER contacts_search_words_inserted
     AFTER INSERT ON contacts_contact REFERENCING NEW TABLE AS written
     FOR EACH STATEMENT EXECUTE FUNCTION contacts_add_search_words();
@@ -53,6 +57,7 @@ CREATE TRIGGER contacts_search_words_updated
     FOR EACH ROW WHEN (NEW.search_vector IS DISTINCT FROM OLD.search_vector)
     EXECUTE FUNCTION contacts_add_search_words_of_row();
 """
+)
 
 DROP_TRIGGERS = """
 DROP TRIGGER contacts_search_words_updated ON contacts_contact;
@@ -61,9 +66,7 @@ DROP FUNCTION contacts_add_search_words_of_row();
 DROP FUNCTION contacts_add_search_words();
 """
 
-BACKFILL = "INSERT INTO contacts_searchword (lexeme) " + WORDS_OF.format(
-    words="contacts_contact AS contact, unnest(contact.search_vector)"
-)
+BACKFILL = add_words("contacts_contact AS contact, unnest(contact.search_vector)")
 
 
 class Migration(migrations.Migration):

@@ -105,12 +105,14 @@ class SearchWord(models.Model):
     A prefix term with a few completions here is asked as those words,
     exactly (contacts/search.py). Triggers on ``contacts_contact`` (migration
     0010) add the words of every written vector in the writing transaction,
-    so every word a visible contact holds is here. Words are never taken
+    so every word a visible contact holds is here. Writes never take words
     out: one no contact holds any more only costs a search an alternative
-    that matches nothing. No uniqueness: a unique index would make two
-    transactions adding the same new word wait for each other (the import's
-    writers, which commit in file order, would wait forever); a race adds
-    the word twice, which the lookup's ``DISTINCT`` hides.
+    that matches nothing, and ``manage.py purge_expired`` deletes it
+    (``purge_unused_search_words()``). No uniqueness: a unique index would
+    make two transactions adding the same new word wait for each other (two
+    of the import's writers, which commit in file order, could wait for
+    each other forever); a race adds the word twice, which the lookup's
+    ``DISTINCT`` hides.
     """
 
     lexeme = models.TextField(db_collation="C")

@@ -691,7 +691,7 @@ def test_every_write_puts_its_words_in_the_vocabulary_and_none_behind_the_mark(
     assert not any(word[TAG_LENGTH] == MARK for word in words)
 
 
-def test_the_vocabulary_keeps_words_no_contact_holds_any_more_and_adds_none_twice(api, make_contact):
+def test_writes_keep_words_no_contact_holds_any_more_and_add_none_twice(api, make_contact):
     contact = make_contact(first_name="Ada", last_name="Lovelace", phone="+14155552601")
     assert api.patch(f"/v1/contacts/{contact.id}", {"first_name": "Grace"}, format="json").status_code == 200
     assert api.patch(f"/v1/contacts/{contact.id}", {"tags": ["vip"]}, format="json").status_code == 200

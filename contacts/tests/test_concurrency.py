@@ -11,7 +11,8 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from contacts.models import Contact
+from contacts.models import Contact, SearchWord
+from contacts.search import account_tag
 
 # Dozens of connections at once: such tests take turns across xdist workers (conftest.py).
 pytestmark = pytest.mark.many_connections
@@ -109,3 +110,25 @@ def test_parallel_creates_of_one_email_in_any_case_give_one_201(api, account):
             assert [(error["code"], error["attr"]) for error in response.json()["errors"]] == [("duplicate", "email")]
             assert created["id"] in response.json()["errors"][0]["detail"]
     assert Contact.objects.for_account(account).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_creates_of_a_new_name_are_all_found_by_a_search_that_completes_its_words(api, account):
+    responses = _in_parallel(
+        api.raw_key,
+        20,
+        lambda client, i: client.post(
+            "/v1/contacts",
+            {"first_name": "Zebulon", "last_name": "Quuxley", "phone": f"+1415555{2600 + i}"},
+            format="json",
+        ),
+    )
+    assert [response.status_code for response in responses] == [201] * 20
+
+    found = api.get("/v1/contacts", {"search": "Zebulon Quux", "limit": 50}).json()["data"]
+
+    assert sorted(contact["id"] for contact in found) == sorted(response.json()["id"] for response in responses)
+    tag = account_tag(account.pk)
+    # Each writer that saw no committed "zebulon" added it: a word may be there more than once, never missing.
+    words = set(SearchWord.objects.filter(lexeme__startswith=tag).values_list("lexeme", flat=True))
+    assert words == {tag + "zebulon", tag + "quuxley"}

@@ -14,6 +14,7 @@ import json
 import re
 from functools import cache, lru_cache
 
+import orjson
 import phonenumbers
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
@@ -330,7 +331,17 @@ def clean_tags(value, attr: str = "tags") -> list[str]:
 
 
 def metadata_size(metadata: dict) -> int:
-    return len(_COMPACT_JSON.encode(metadata).encode())
+    """Bytes of the object as compact UTF-8 JSON.
+
+    orjson's (a tenth of ``json``'s time); ``json``'s for what orjson cannot
+    write (integers past 64 bits). The two differ only in how some floats are
+    written (``0.00001`` against ``1e-05``), a byte or two against a limit of
+    thousands.
+    """
+    try:
+        return len(orjson.dumps(metadata))
+    except orjson.JSONEncodeError:
+        return len(_COMPACT_JSON.encode(metadata).encode())
 
 
 def check_metadata_limits(metadata: dict) -> None:

@@ -1,8 +1,11 @@
 """Each limit of API.md §4 at its value (accepted) and one past it (400)."""
 
+import json
+
 import pytest
 
 from contacts.constants import METADATA_MAX_BYTES, METADATA_MAX_KEYS, TAGS_MAX_COUNT
+from contacts.validation import metadata_size
 
 
 def metadata_of_size(size: int) -> dict:
@@ -43,3 +46,23 @@ def test_metadata_size_counts_utf8_bytes_not_characters(api):
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["attr"] == "metadata"
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {},
+        {"plan": "pro", "seats": 29, "languages": ["ru", "pt"], "newsletter": True, "utm": {"source": None}},
+        {"name": "José 李 \u2028 \x7f", "quote": '"\\', "control": "\n\t\x01"},
+        {"big": 2**64, "small": -(2**63) - 1},  # past 64 bits: json does the counting
+    ],
+)
+def test_metadata_size_is_the_bytes_of_compact_json(metadata):
+    assert metadata_size(metadata) == len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def test_metadata_size_of_floats_differs_from_json_only_in_notation():
+    # orjson writes 1e-05 as 0.00001: the same number, a byte or two apart.
+    metadata = {"ratio": 1e-05, "big": 1e16, "plain": 0.25}
+
+    assert abs(metadata_size(metadata) - len(json.dumps(metadata, separators=(",", ":")))) <= 2 * len(metadata)

@@ -10,6 +10,7 @@ import json
 import math
 import re
 
+import orjson
 from django.conf import settings
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import BaseParser
@@ -42,8 +43,30 @@ def _finite_float(text):
 _STRICT_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
+# orjson reads an integer past 64 bits as a float, losing digits. Such a
+# number is 19 digits or more in a row: the text then goes to ``json``. A
+# regex search costs more than orjson's decoding, so it runs only when the
+# text holds 19 digits in all (counted by deleting them, in C).
+_LONG_NUMBER = re.compile(r"[0-9]{19}")
+_DIGITS = b"0123456789"
+
+
 def strict_json_loads(text: str):
-    """``json.loads`` that refuses NaN, Infinity and numbers out of range (not JSON; not storable)."""
+    """``json.loads`` that refuses NaN, Infinity and numbers out of range (not JSON; not storable).
+
+    orjson decodes first (a third of ``json``'s time on an imported row's
+    metadata) wherever it gives what ``json`` would: it refuses NaN,
+    Infinity and out-of-range numbers itself. What it refuses goes to
+    ``json``, which says why in the words callers have always shown, or
+    takes what only orjson refuses (a lone surrogate escape, which
+    ``check_json_document`` then names).
+    """
+    data = text.encode("utf-8", "surrogatepass")  # a lone surrogate character: invalid UTF-8, which orjson refuses
+    if len(data) - len(data.translate(None, _DIGITS)) < 19 or _LONG_NUMBER.search(text) is None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
     return _STRICT_DECODER.decode(text)
 
 

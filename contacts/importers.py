@@ -143,7 +143,16 @@ class RecordFile:
     def records(self, number: int, text: str) -> Iterator[tuple[int, object]]:
         """A chunk's ``(row number, raw record)`` pairs: a dict of cells, or a JSONL line."""
         if self.fmt == "csv":
-            yield from enumerate(csv.DictReader(io.StringIO(text, newline=""), fieldnames=self.fieldnames), number)
+            # What csv.DictReader gives, without its Python-level step per row:
+            # blank lines are no rows, cells past the header go under None; a
+            # short row lacks the keys DictReader would map to None.
+            names = self.fieldnames
+            width = len(names)
+            for row_number, cells in enumerate(filter(None, csv.reader(io.StringIO(text, newline=""))), number):
+                record = dict(zip(names, cells, strict=False))
+                if len(cells) > width:
+                    record[None] = cells[width:]
+                yield row_number, record
         else:
             # JSONL rows are numbered by line, blank lines included.
             for line_number, line in enumerate(text.splitlines(keepends=True), number):
@@ -281,8 +290,8 @@ def clean_row(number: int, raw, fmt: str, account_id: str) -> Row:
     row = Row(number)
     try:
         if fmt == "csv":
-            fields = _fields_from_csv(raw)
-            text = "\n".join(cell for cell in raw.values() if isinstance(cell, str))
+            fields = _fields_from_csv(raw)  # refuses a record with cells past the header: the rest are text
+            text = "\n".join(raw.values())
         else:
             fields, text = _fields_from_jsonl(raw), raw
         if not is_plain_json_text(text, max_depth=MAX_JSON_DEPTH):

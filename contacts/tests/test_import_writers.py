@@ -1,5 +1,6 @@
 """Several writing processes (contacts/import_writers.py) give what one process gives, row for row."""
 
+import csv
 import io
 import multiprocessing
 import re
@@ -11,7 +12,7 @@ from django.db import connection
 
 from accounts.models import Account
 from contacts.import_writers import BatchOrder, KeyBoard, WriterFailed, batch_keys
-from contacts.importers import ContactImporter, Row
+from contacts.importers import ContactImporter, RecordFile, Row
 from contacts.models import ActivityEvent
 from contacts.tests.test_import import contact_fields, error_rows, run_import, summary, write_csv
 
@@ -284,3 +285,27 @@ def test_the_key_board_names_the_latest_batch_in_flight_sharing_a_key():
     board.publish(8, frozenset({"c@example.com"}))  # batch 4's slot, once batch 4 cannot be asked for
     with pytest.raises(RuntimeError, match="Batch 4's keys were taken over by batch 8"):
         board.latest_sharing(frozenset({"a@example.com"}), 4, 4)
+
+
+def test_csv_records_are_what_csv_dictreader_reads_numbered_as_rows():
+    text = (
+        "email,first_name,last_name\r\n"
+        "a@example.com,Ann,Lee\r\n"
+        "\r\n"  # a blank line: no row
+        'b@example.com,"Bo\r\nb",Ray\r\n'  # a quoted newline, inside one record
+        "c@example.com\r\n"  # short: the missing cells are no values
+        "d@example.com,Di,Lo,surplus,more\r\n"  # long: the surplus goes under None
+        '"",,\r\n'
+        "e@example.com,Eve,Ng"  # no newline at the end
+    )
+    source = RecordFile(io.StringIO(text, newline=""), "csv")
+
+    chunks = list(source.chunks(2))
+    records = [record for first, chunk in chunks for record in source.records(first, chunk)]
+
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    expected = [{key: value for key, value in row.items() if value is not None} for row in reader]
+    assert [number for number, _ in records] == list(range(1, len(expected) + 1))
+    assert [record for _, record in records] == expected
+    assert records[3][1] == {"email": "d@example.com", "first_name": "Di", "last_name": "Lo", None: ["surplus", "more"]}
+    assert [first for first, _ in chunks] == [1, 3, 5]

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 from psycopg.types.json import Jsonb
 
-from contacts.importers import _event_data, _json_object, _text_array
+from contacts.importers import _copy_text, _event_data, _json_object, _text_array
 from contacts.models import ActivityEvent, Contact
 from contacts.tests.test_import import P1, P2, P3, P5, imported, tally, write_jsonl
 
@@ -43,6 +43,43 @@ def stored_text(sql: str, *params) -> tuple:
     with connection.cursor() as cursor:
         cursor.execute(sql, list(params))
         return cursor.fetchone()
+
+
+COPY_VALUES = [
+    "plain",
+    "",
+    None,
+    "\\N",
+    "back\\slash",
+    "\\",
+    "tab\there",
+    "line\nbreak",
+    "carriage\rreturn",
+    "\r\n",
+    "Zoë 日本語 🙂 \u2028",
+    "\\t\\n",
+    "ends\\",
+]
+
+
+@pytest.mark.parametrize("escaping", [False, True])
+def test_copy_text_reads_back_as_the_values_written(escaping):
+    plain = [("a", None, "b"), ("c", "d", "")]
+    rows = (
+        plain + [(value, f"{value}!" if value is not None else None, "x") for value in COPY_VALUES]
+        if escaping
+        else plain
+    )
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE copied (n serial, a text, b text, c text)")
+        with cursor.cursor.copy("COPY copied (a, b, c) FROM STDIN") as copy:
+            copy.write(_copy_text(rows))
+        cursor.execute("SELECT a, b, c FROM copied ORDER BY n")
+        read_back = cursor.fetchall()
+        cursor.execute("DROP TABLE copied")
+
+    assert read_back == rows
 
 
 @pytest.mark.parametrize("tags", TAG_LISTS)

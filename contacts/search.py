@@ -219,11 +219,9 @@ def search_columns(*, account_id: str, phone, email: str | None, first_name: str
         number = phonenumbers.parse(phone, None)
     if number is None:
         return {"search_vector": vector, "phone_digits": None, "phone_national": None}
-    return {
-        "search_vector": vector,
-        "phone_digits": phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:],
-        "phone_national": phonenumbers.national_significant_number(number),
-    }
+    national = phonenumbers.national_significant_number(number)
+    # The E.164 digits: what format_number(number, E164) writes after its "+".
+    return {"search_vector": vector, "phone_digits": f"{number.country_code}{national}", "phone_national": national}
 
 
 _REWRITE_BATCH = 20_000

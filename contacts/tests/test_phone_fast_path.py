@@ -6,6 +6,7 @@ import phonenumbers
 import pytest
 
 from contacts import validation
+from contacts.search import search_columns
 from contacts.validation import _E164_TEXT, FieldInvalid, _parse_e164, clean_phone, e164
 
 PHONE_TYPES = [
@@ -218,3 +219,17 @@ def test_validity_is_what_is_valid_number_for_region_answers():
             answers[expected] += 1
     # Both answers are well represented, or the comparison proves little.
     assert min(answers.values()) > 1000, answers
+
+
+def test_the_search_columns_hold_the_e164_digits_and_the_national_number():
+    checked = 0
+    for text in [*HAND_PICKED, *example_texts(), *random_texts()]:
+        try:
+            number = clean_phone(text, None)
+        except FieldInvalid:
+            continue
+        columns = search_columns(account_id="acc_1", phone=number, email=None, first_name="", last_name="")
+        assert columns["phone_digits"] == phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+        assert columns["phone_national"] == phonenumbers.national_significant_number(number)
+        checked += 1
+    assert checked > 1000

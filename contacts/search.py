@@ -192,16 +192,37 @@ def _name_lexemes(name: str) -> tuple[str, ...]:
     return tuple(lexemes)
 
 
+@lru_cache(maxsize=1 << 12)
+def _domain_lexemes(domain: str) -> tuple[tuple[str, ...], bool]:
+    """An email domain's word lexemes, and whether the domain is also stored whole, behind the mark.
+
+    Remembered: an import repeats a few domains a million times.
+    """
+    lexemes = []
+    for word in _split(domain):
+        _word_lexemes(word, lexemes)
+    return tuple(lexemes), bool(domain) and not _is_one_word(domain)
+
+
 def contact_lexemes(*, first_name: str, last_name: str, email: str | None) -> list[str]:
     lexemes = [*_name_lexemes(first_name), *_name_lexemes(last_name)]
     if email:
         # fold() without its cache, which emails (each one different) would only churn.
         folded = email.lower() if email.isascii() else fold(email)
-        local, _, domain = folded.partition("@")
-        for word in _split(folded):
+        # "@" is no word character: the address's words are its local part's, then its domain's.
+        local, at, domain = folded.partition("@")
+        for word in _split(local):
             _word_lexemes(word, lexemes)
-        # A one-word local part or domain is already one of the words.
-        lexemes += [MARK + part for part in (folded, local, domain) if part and not _is_one_word(part)]
+        domain_words, whole_domain = _domain_lexemes(domain)
+        lexemes += domain_words
+        # A one-word local part or domain is already one of the words; an
+        # address holding "@" never is one.
+        if at or not _is_one_word(folded):
+            lexemes.append(MARK + folded)
+        if local and not _is_one_word(local):
+            lexemes.append(MARK + local)
+        if whole_domain:
+            lexemes.append(MARK + domain)
     # Order kept for readability of the stored vector; duplicates dropped.
     return [lexeme for lexeme in dict.fromkeys(lexemes) if lexeme]
 

@@ -110,6 +110,10 @@ def lexemes_as_before(*, first_name: str, last_name: str, email: str | None) -> 
         ("José María", "Ñúñez-Ødegård", None),
         ("Łukasz", "Straße", "straße@example.de"),
         ("ada", "ada", "ada@ada.ada"),
+        ("Ann", "Lee", "ann.lee7@example.com"),  # a domain already seen, from the domains' cache
+        ("", "", "x7@y8.example"),
+        ("", "", "not-an-address"),  # stored data is validated; the rule still holds without an "@"
+        ("", "", "word"),
         ("", "", None),
     ],
 )

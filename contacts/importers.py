@@ -490,9 +490,9 @@ ANALYZE_AFTER_CREATED = 10_000
 def refresh_account_statistics(summary: "Summary") -> None:
     """Re-read the statistics of ``account_id`` when the import created many contacts.
 
-    Only that column: ANALYZE of the whole table samples 90,000 rows for the
-    phone columns' statistics (migration 0012; 300,000 before it, which took
-    25 s on the benchmark's ~3M contacts); the account column took 1.7 to 4.7 s.
+    Only that column: ANALYZE of the whole table samples 300,000 rows for the
+    phone columns' statistics (migration 0007) and took 25 s on the
+    benchmark's ~3M contacts; the account column took 1.7 to 4.7 s.
     """
     if summary.created < ANALYZE_AFTER_CREATED:
         return

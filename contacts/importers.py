@@ -27,10 +27,11 @@ The pipeline, built for millions of rows on a small machine:
    released first: unique indexes are checked row by row); new contacts are
    written with ``COPY`` after them, so they may take an identifier a stored
    contact gave up; preference events go in with ``COPY`` too. The COPY is
-   text: tags, metadata, preferences and event data go as array literals and
-   JSON text made here, which PostgreSQL parses, not through psycopg's
-   Python-level dumpers. A unique violation from a concurrent writer rolls the
-   batch back and the batch is matched again.
+   text made here, a batch at a time (``_copy_text``): tags, metadata,
+   preferences and event data go as array literals and JSON text, which
+   PostgreSQL parses, not through psycopg's Python-level dumpers. A unique
+   violation from a concurrent writer rolls the batch back and the batch is
+   matched again.
 
 Where the time goes is in the README ("Import and export"): per row, PostgreSQL's
 index upkeep costs more CPU than all the Python, so one writing connection

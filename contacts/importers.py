@@ -842,7 +842,8 @@ class _JsonText:
 
 
 # COPY's text format: NULL is \N; a backslash, newline, carriage return or tab
-# in a value is written as an escape.
+# in a value is written as an escape (other control characters are read as
+# themselves).
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 # Stands for NULL while a batch's text is made: no value holds it (validation
 # refuses NUL everywhere, and PostgreSQL text cannot hold it).
@@ -850,7 +851,7 @@ _NULL = "\x00"
 
 
 def _copy_text(rows: list[tuple]) -> str:
-    """Rows of text values (or None) as COPY text, what psycopg's ``write_row`` sends for them.
+    """Rows of text values (or None) as COPY text, which PostgreSQL reads back as those values.
 
     One join per row, and a look at the whole batch: when its text holds no
     backslash or carriage return, and no tab or newline but the separators

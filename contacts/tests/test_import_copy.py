@@ -59,12 +59,13 @@ COPY_VALUES = [
     "Zoë 日本語 🙂 \u2028",
     "\\t\\n",
     "ends\\",
+    "\b\f\v\x1f\x7f",  # control characters COPY reads as themselves
 ]
 
 
 @pytest.mark.parametrize("escaping", [False, True])
 def test_copy_text_reads_back_as_the_values_written(escaping):
-    plain = [("a", None, "b"), ("c", "d", "")]
+    plain = [("a", None, "b"), ("c", "d", ""), ("\b\f\v", "Zoë", None)]  # nothing to escape
     rows = (
         plain + [(value, f"{value}!" if value is not None else None, "x") for value in COPY_VALUES]
         if escaping

@@ -54,8 +54,8 @@ _DIGITS = b"0123456789"
 def strict_json_loads(text: str):
     """``json.loads`` that refuses NaN, Infinity and numbers out of range (not JSON; not storable).
 
-    orjson decodes first (a third of ``json``'s time on an imported row's
-    metadata) wherever it gives what ``json`` would: it refuses NaN,
+    orjson decodes first (about half of ``json``'s time on an imported
+    row's metadata) wherever it gives what ``json`` would: it refuses NaN,
     Infinity and out-of-range numbers itself. What it refuses goes to
     ``json``, which says why in the words callers have always shown, or
     takes what only orjson refuses (a lone surrogate escape, which

@@ -22,3 +22,20 @@ def test_the_embedded_server_runs_with_the_settings():
         shared_buffers, max_wal_size = cursor.fetchone()
     expected = os.environ.get("EMBEDDED_PG_SHARED_BUFFERS", "1GB")
     assert (shared_buffers, max_wal_size) == (expected, "4GB")
+
+
+@pytest.mark.skipif(bool(os.environ.get("DATABASE_URL")), reason="DATABASE_URL: its databases' locale is its owner's")
+@pytest.mark.django_db
+def test_databases_on_the_embedded_server_compare_text_by_code_point_with_the_builtin_provider():
+    """The test database was made from template1, as every database after the switch is."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT datlocprovider, datlocale FROM pg_database WHERE datname IN (current_database(), 'template1')"
+        )
+        assert cursor.fetchall() == [("b", "C.UTF-8")] * 2
+        # Code-point order and simple Unicode case mapping (ß has no one-letter capital), as glibc's C.UTF-8 gave.
+        cursor.execute(
+            "SELECT array_agg(word ORDER BY word), upper('ñandú straße') FROM unnest(%s::text[]) word",
+            [["b", "a", "B", "é", "Z", "0"]],
+        )
+        assert cursor.fetchone() == (["0", "B", "Z", "a", "b", "é"], "ÑANDÚ STRAßE")

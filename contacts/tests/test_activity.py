@@ -10,13 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.core import signing
 from django.db import connection, transaction
-from django.db.models import F, Value
 from rest_framework.test import APIClient
 
 from contacts.api.filters import ActivityFilter
 from contacts.constants import CHANNELS
 from contacts.models import ActivityEvent, Contact
-from contacts_project.api.pagination import KeysetPagination, Row
+from contacts_project.api.pagination import KeysetPagination, Seek
 from contacts_project.testing import assert_invalid, assert_not_found
 
 T0 = datetime.datetime(2026, 11, 27, 10, 15, tzinfo=datetime.UTC)
@@ -993,9 +992,7 @@ def test_timeline_pages_are_served_by_an_activity_index_not_a_sequential_scan(ac
         # The page the API runs: newest first, one row more than the default limit.
         queries[f"first page, {name}"] = queryset.order_by("-occurred_at", "-id")[:21]
         # A deep page: the keyset seek as KeysetPagination writes it.
-        deep = queryset.alias(_keyset_row=Row(F("occurred_at"), F("id"))).filter(
-            _keyset_row__lt=Row(Value(middle.occurred_at), Value(middle.id))
-        )
+        deep = queryset.filter(Seek(("-occurred_at", "-id"), [middle.occurred_at, middle.id]))
         queries[f"deep page, {name}"] = deep.order_by("-occurred_at", "-id")[:21]
     plans = {name: _plan(queryset) for name, queryset in queries.items()}
 

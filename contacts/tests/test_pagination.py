@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from contacts.models import Contact
-from contacts_project.api.pagination import KeysetPagination
+from contacts_project.api.pagination import KeysetPagination, Seek
 
 BASE = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
@@ -366,3 +366,16 @@ def test_no_count_query_is_run_per_page(api, make_contact):
 
     assert response.status_code == 200
     assert [query["sql"] for query in queries if "COUNT(" in query["sql"].upper()] == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("descending", [True, False])
+def test_seek_keeps_the_rows_strictly_after_the_position_in_either_direction(account, make_contact, descending):
+    contacts = [make_contact(email=f"seek{i}@example.com") for i in range(6)]
+    # Ties on created_at are broken by id: three rows share one moment.
+    Contact.objects.filter(pk__in=[contact.pk for contact in contacts[:3]]).update(created_at=BASE)
+    keys = sorted(Contact.objects.for_account(account).values_list("created_at", "id"), reverse=descending)
+    ordering = ("-created_at", "-id") if descending else ("created_at", "id")
+    for index, position in enumerate(keys):
+        after = Contact.objects.for_account(account).filter(Seek(ordering, list(position))).order_by(*ordering)
+        assert list(after.values_list("created_at", "id")) == keys[index + 1 :]

@@ -14,7 +14,7 @@ foreign cursor is a 400, never a 500 or a silently wrong page.
 
 from django.core import signing
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import F, Field, Func, Value
+from django.db.models import BooleanField, Expression, F
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
@@ -23,11 +23,43 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
 
-class Row(Func):
-    """``ROW(a, b, …)``: compared with ``<``/``>``, a lexicographic row comparison."""
+class Seek(Expression):
+    """``(a, b, …) < (%s, %s, …)`` (``>`` for an ascending ordering): the rows after a keyset position.
 
-    function = "ROW"
-    output_field = Field()
+    One row-value comparison, which PostgreSQL answers from a btree on the
+    same columns. Written as one conditional expression rather than an alias
+    of ``ROW(…)`` compared by a lookup with a ``ROW`` of ``Value``s: the ORM's
+    work for those (an annotation, a lookup, an output field per value) made
+    a deep page cost ~0.9 ms of Python more than the first page.
+    """
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, ordering, position):
+        super().__init__()
+        self.after = "<" if ordering[0].startswith("-") else ">"
+        self.columns = [F(name.lstrip("-")) for name in ordering]
+        self.position = list(position)
+
+    def get_source_expressions(self):
+        return self.columns
+
+    def set_source_expressions(self, expressions):
+        self.columns = expressions
+
+    def as_sql(self, compiler, connection):
+        columns, params = [], []
+        for column in self.columns:
+            sql, column_params = compiler.compile(column)
+            columns.append(sql)
+            params.extend(column_params)
+        values = [
+            column.output_field.get_db_prep_value(value, connection)
+            for column, value in zip(self.columns, self.position, strict=True)
+        ]
+        placeholders = ", ".join(["%s"] * len(values))
+        return f"({', '.join(columns)}) {self.after} ({placeholders})", [*params, *values]
 
 
 class KeysetPagination(BasePagination):
@@ -89,12 +121,7 @@ class KeysetPagination(BasePagination):
         queryset = queryset.order_by(*ordering)
         raw_cursor = request.query_params.get("cursor")
         if raw_cursor is not None:
-            position = self.decode_cursor(raw_cursor, ordering, queryset)
-            names = [F(name.lstrip("-")) for name in ordering]
-            lookup = "lt" if ordering[0].startswith("-") else "gt"
-            queryset = queryset.alias(_keyset_row=Row(*names)).filter(
-                **{f"_keyset_row__{lookup}": Row(*(Value(value) for value in position))}
-            )
+            queryset = queryset.filter(Seek(ordering, self.decode_cursor(raw_cursor, ordering, queryset)))
         rows = list(queryset[: limit + 1])
         self.has_more = len(rows) > limit
         rows = rows[:limit]

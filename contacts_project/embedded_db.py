@@ -22,6 +22,7 @@ DATABASE_NAME = "contacts"
 # included from postgresql.conf; EMBEDDED_PG_SHARED_BUFFERS overrides the size.
 SERVER_SETTINGS_FILE = "contacts.conf"
 LIBC = "c"  # pg_database.datlocprovider
+_NEW_TEMPLATE = "contacts_template1_builtin"
 
 
 def server_settings() -> str:
@@ -84,18 +85,29 @@ def _use_code_point_collation(server, pgdata: Path) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _locale_providers(server).get("template1") != LIBC:  # another process switched it
             return
-        # The documented way to rebuild template1: from template0, which any locale may be copied from.
-        # DROP fails while a session is connected to template1: it is then left as it was, for the next start.
+        # The documented way to rebuild template1 (from template0, which any locale may be copied
+        # from), made first under another name: until the rename, template1 is never missing.
         try:
             server.psql(
                 "\\set ON_ERROR_STOP on\n"
+                f"CREATE DATABASE {_NEW_TEMPLATE} TEMPLATE template0 LOCALE_PROVIDER builtin "
+                "BUILTIN_LOCALE 'C.UTF-8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8';\n"
                 "ALTER DATABASE template1 WITH IS_TEMPLATE false;\n"
                 "DROP DATABASE template1;\n"
-                "CREATE DATABASE template1 TEMPLATE template0 LOCALE_PROVIDER builtin BUILTIN_LOCALE 'C.UTF-8' "
-                "LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8' IS_TEMPLATE true;\n"
+                f"ALTER DATABASE {_NEW_TEMPLATE} RENAME TO template1;\n"
+                "ALTER DATABASE template1 WITH IS_TEMPLATE true;\n"
             )
         except subprocess.CalledProcessError:
-            server.psql("ALTER DATABASE template1 WITH IS_TEMPLATE true;")
+            # Most likely the DROP: a session was connected to template1. It stays as it was, for the next start.
+            if "template1" in _locale_providers(server):
+                server.psql(
+                    f"ALTER DATABASE template1 WITH IS_TEMPLATE true;\nDROP DATABASE IF EXISTS {_NEW_TEMPLATE};"
+                )
+            else:
+                server.psql(
+                    f"ALTER DATABASE {_NEW_TEMPLATE} RENAME TO template1;\n"
+                    "ALTER DATABASE template1 WITH IS_TEMPLATE true;"
+                )
 
 
 def _apply_server_settings(server, pgdata: Path) -> None:

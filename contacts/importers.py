@@ -33,9 +33,10 @@ The pipeline, built for millions of rows on a small machine:
    violation from a concurrent writer rolls the batch back and the batch is
    matched again.
 
-Where the time goes is in the README ("Import and export"): per row, PostgreSQL's
-index upkeep costs more CPU than all the Python, so one writing connection
-could never use both cores; each worker writing its own batches does.
+Where the time goes is in docs/PERFORMANCE-NOTES.md ("The import"): per
+row, PostgreSQL's index upkeep costs more CPU than all the Python, so one
+writing connection could never use both cores; each worker writing its own
+batches does.
 
 Semantics: an empty CSV cell (or a missing JSONL key) leaves the stored value
 as it is; ``metadata`` merges into the stored object (a ``null`` value removes

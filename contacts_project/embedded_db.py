@@ -78,8 +78,8 @@ def _use_code_point_collation(server, pgdata: Path) -> None:
     case mapping, by ``memcmp``. Ids, account ids, phones and emails lead
     nearly every index, so this is a share of every insert and lookup: in a
     1M-row import's backends, ``varstr_cmp``/``strcoll`` took 12% of the CPU
-    (the README's import analysis). Databases made before the switch keep
-    their locale (``make clean-db`` starts over).
+    (the import analysis in docs/PERFORMANCE-NOTES.md). Databases made
+    before the switch keep their locale (``make clean-db`` starts over).
     """
     with open(pgdata.parent / "postgres-settings.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

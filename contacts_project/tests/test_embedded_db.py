@@ -43,7 +43,6 @@ def test_databases_on_the_embedded_server_compare_text_by_code_point_with_the_bu
         assert cursor.fetchone() == (["0", "B", "Z", "a", "b", "é"], "ÑANDÚ STRAßE")
 
 
-@pytest.mark.skipif(bool(os.environ.get("DATABASE_URL")), reason="DATABASE_URL: no embedded server is started")
 def test_a_new_embedded_server_switches_template1_once_and_a_busy_template1_is_left_for_the_next_start(
     tmp_path, monkeypatch
 ):
